@@ -1,0 +1,106 @@
+"""status.json (JSON Lines) writing and reading, and the results-dir rule."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+__all__ = ["StatusLogger", "read_status", "read_kpi", "results_dir_for", "STATUSES"]
+
+STATUSES = ("STARTED", "RUNNING", "SUCCESS", "FAILURE")
+
+
+def results_dir_for(spec: dict, action: str) -> Path:
+    """`<action>.results_dir` when set, else `<results_dir>/<action>`."""
+    section = spec.get(action) or {}
+    explicit = section.get("results_dir") if isinstance(section, dict) else None
+    if explicit:
+        return Path(explicit)
+    return Path(spec.get("results_dir", "runs/default")) / action
+
+
+def _jsonable(value: Any) -> Any:
+    """Floats that JSON cannot hold (nan, inf) become strings so readers never see 0.0."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return _jsonable(value.item())
+    return value
+
+
+class StatusLogger:
+    """Appends one JSON object per event to a status.json file."""
+
+    def __init__(self, path: str | Path, echo: bool = False) -> None:
+        self.path = Path(path)
+        self.echo = echo
+
+    def write(
+        self,
+        status: str,
+        message: str,
+        verbosity: str = "INFO",
+        kpi: dict | None = None,
+        **fields: Any,
+    ) -> dict:
+        """Append an event. Args: status (one of STATUSES), message, verbosity, kpi, extra fields."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        now = _dt.datetime.now()
+        record: dict[str, Any] = {
+            "date": now.strftime("%-m/%-d/%Y"),
+            "time": now.strftime("%H:%M:%S"),
+            "status": status,
+            "verbosity": verbosity,
+            "message": message,
+        }
+        record.update(_jsonable(fields))
+        if kpi is not None:
+            record["kpi"] = _jsonable(kpi)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if self.echo:
+            print(f"[{status}] {message}")
+        return record
+
+
+def read_status(path: str | Path) -> list[dict]:
+    """All events of a status.json file (blank / torn last lines are skipped)."""
+    events = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
+
+
+def read_kpi(path: str | Path) -> dict[str, float]:
+    """The last kpi in a status.json, with `val/` prefixes removed (`val/epe` and `epe` alike).
+
+    Values that were written as strings ("nan", "inf") come back as floats, so a broken
+    metric reads as nan, never as 0.0.
+    """
+    kpi: dict[str, float] = {}
+    for event in read_status(path):
+        if isinstance(event.get("kpi"), dict):
+            kpi = event["kpi"]
+    out: dict[str, float] = {}
+    for key, value in kpi.items():
+        name = key[4:] if key.startswith("val/") else key
+        try:
+            out[name] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
