@@ -1,0 +1,99 @@
+"""Small constructors for JSON Schema leaves, shared by build_schemas.py.
+
+Every leaf carries a `default` and a `description`: the schema files are the
+user contract and the documentation of every spec key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DATASET_NAMES = [
+    "Middlebury",
+    "Eth3d",
+    "Kitti",
+    "Crestereo",
+    "FSD",
+    "IsaacRealDataset",
+    "GenericDataset",
+    "Synthetic",
+]
+
+
+def _leaf(kind: Any, default: Any, desc: str, nullable: bool, **extra: Any) -> dict:
+    types = [kind, "null"] if nullable else kind
+    out = {"type": types, "default": default, "description": desc}
+    out.update({k: v for k, v in extra.items() if v is not None})
+    return out
+
+
+def integer(default: Any, desc: str, minimum: int | None = None, maximum: int | None = None,
+            nullable: bool = False, **extra: Any) -> dict:
+    """An integer leaf with optional inclusive bounds."""
+    return _leaf("integer", default, desc, nullable, minimum=minimum, maximum=maximum, **extra)
+
+
+def number(default: Any, desc: str, minimum: float | None = None, maximum: float | None = None,
+           nullable: bool = False, **extra: Any) -> dict:
+    """A number leaf with optional inclusive bounds."""
+    return _leaf("number", default, desc, nullable, minimum=minimum, maximum=maximum, **extra)
+
+
+def string(default: Any, desc: str, nullable: bool = False, **extra: Any) -> dict:
+    """A string leaf (a path when nullable and defaulting to null)."""
+    return _leaf("string", default, desc, nullable, **extra)
+
+
+def path(desc: str) -> dict:
+    """An optional file path, null by default."""
+    return string(None, desc, nullable=True)
+
+
+def boolean(default: bool, desc: str) -> dict:
+    """A true / false leaf."""
+    return _leaf("boolean", default, desc, False)
+
+
+def enum(default: Any, choices: list, desc: str, nullable: bool = False, **extra: Any) -> dict:
+    """A leaf restricted to `choices`."""
+    out = {"enum": choices + ([None] if nullable else []), "default": default, "description": desc}
+    out.update(extra)
+    return out
+
+
+def int_list(default: Any, desc: str, length: int | None = None, minimum: int = 0,
+             nullable: bool = False, min_items: int | None = None) -> dict:
+    """A list of integers (exactly `length` items when given)."""
+    out = _leaf("array", default, desc, nullable,
+                items={"type": "integer", "minimum": minimum})
+    if length is not None:
+        out["minItems"] = out["maxItems"] = length
+    elif min_items is not None:
+        out["minItems"] = min_items
+    return out
+
+
+def num_pair(default: list, desc: str, minimum: float = 0.0) -> dict:
+    """A [low, high] pair of numbers."""
+    return {"type": "array", "default": default, "description": desc, "minItems": 2, "maxItems": 2,
+            "items": {"type": "number", "minimum": minimum}}
+
+
+def section(desc: str, props: dict, **extra: Any) -> dict:
+    """An object whose keys are exactly `props` (unknown keys are errors)."""
+    out = {"type": "object", "description": desc, "additionalProperties": False, "properties": props}
+    out.update(extra)
+    return out
+
+
+def searchable(leaf: dict, scale: str, minimum: float | None = None,
+               maximum: float | None = None) -> dict:
+    """Mark a leaf as searchable by AutoML with a scale (`log` | `linear`) and bounds."""
+    out = dict(leaf)
+    out["automl_enabled"] = True
+    out["automl_scale"] = scale
+    if minimum is not None:
+        out["minimum"] = minimum
+    if maximum is not None:
+        out["maximum"] = maximum
+    return out
