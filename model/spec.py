@@ -77,8 +77,11 @@ def read_yaml(path: str | Path) -> dict:
             data = yaml.load(fh, Loader=_SpecLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "<stream end>" in problem and getattr(exc, "context_mark", None) is not None:
+            mark = exc.context_mark  # an unclosed bracket: point at where it opened
+            problem = "a bracket opened on this line is never closed"
+        line = f":{mark.line + 1}" if mark is not None else ""
         raise SpecError(f"{p}{line}: malformed YAML: {problem}") from None
     except UnicodeDecodeError:
         raise SpecError(f"{p}: not a UTF-8 text file; a spec is YAML text") from None
@@ -191,7 +194,7 @@ def validate_spec(spec: dict, schema: dict, source: str = "spec",
     raise SpecError(f"{_origin(key, source, list(override_keys), list(overrides))}: {message}")
 
 
-def _check_network(spec: dict, source: str) -> None:
+def _check_network(spec: dict, source: str, override_keys: list[str], overrides: list[str]) -> None:
     try:
         from model.config import NetworkConfig
     except ModuleNotFoundError as exc:  # the network package lands separately
@@ -201,7 +204,8 @@ def _check_network(spec: dict, source: str) -> None:
     try:
         NetworkConfig.from_dict(spec["model"], prefix="model")
     except SpecError as exc:
-        raise SpecError(f"{source}: {exc}") from None
+        touched = [f"override {t!r}" for k, t in zip(override_keys, overrides) if k.split(".")[0] == "model"]
+        raise SpecError(f"{touched[0] if touched else source}: {exc}") from None
 
 
 def load_spec(path: str | Path | None, action: str, overrides: Iterable[str] = ()) -> dict:
@@ -222,6 +226,6 @@ def load_spec(path: str | Path | None, action: str, overrides: Iterable[str] = (
     fill_defaults(schema, spec)
     validate_spec(spec, schema, source, override_keys, overrides)
     spec = _coerce_ints(schema, spec)
-    _check_network(spec, source)
+    _check_network(spec, source, override_keys, overrides)
     return spec
 

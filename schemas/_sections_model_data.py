@@ -45,6 +45,9 @@ def model_section() -> dict:
         "cnet_conv04_widths": int_list([60, 48], _W + " Context heads [net, inp].", 2, 1),
         "cam_mid_channels": integer(8, _W + " Channel-attention MLP width.", 1),
         "cost_agg_conv_patch_padding": int_list([0, 0, 0], _W + " Patch conv padding (bp2: 0).", 3, 0),
+        "qkv_layout": enum("upstream_compat", ["upstream_compat", "standard"],
+                           "Disparity-transformer attention layout: 'upstream_compat' is what the bp2 weights "
+                           "expect; 'standard' is ordinary multi-head attention (training from scratch)."),
         "stereo_backbone": section("Backbone weights used when training from scratch.", {
             "edgenext_pretrained_path": path("EdgeNeXt-Small weights (timm layout) for the student backbone."),
             "depth_anything_v2_pretrained_path": path("Accepted for TAO specs; FFS runs no ViT, so unused."),

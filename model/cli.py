@@ -1,0 +1,191 @@
+"""`depth_net <action> -e SPEC.yaml [dotted.key=value ...]`: the single error boundary.
+
+Actions are looked up by import in `ACTIONS`, so a part plugs in by adding
+`model/actions/<name>.py` with `run(spec, status) -> dict` (and optionally
+`check(spec) -> None`, called before anything is written, to validate inputs
+such as data files and checkpoints). `depth_net automl ...` hands its argv to
+`automl.cli.main(argv)`.
+
+Order of a run: spec (load, override, default, validate) -> results dir is
+writable -> `check(spec)` -> create the results dir, write `experiment.yaml` and
+status STARTED -> `run` -> status SUCCESS (kpi) / FAILURE. Errors before the
+results dir is created leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import yaml
+
+from model.errors import DepthNetError, RunFailed, SpecError
+from model.status import StatusLogger, results_dir_for
+
+__all__ = ["ACTIONS", "main"]
+
+
+class Action(NamedTuple):
+    """One row of the action table: the module that implements it and a one-line summary."""
+
+    module: str
+    summary: str
+
+
+ACTIONS: dict[str, Action] = {
+    "train": Action("model.actions.train", "Train / fine-tune the network (through AutoML when enabled)."),
+    "evaluate": Action("model.actions.evaluate", "Metrics (epe, bp1-3, d1, rmse) over a labelled dataset."),
+    "inference": Action("model.actions.inference", "Disparity pictures, PFM, depth and point clouds."),
+    "export": Action("model.actions.export", "Export an ONNX model, checked against PyTorch."),
+    "gen_trt_engine": Action("model.actions.gen_trt_engine", "Build a TensorRT engine from ONNX."),
+    "convert": Action("model.actions.convert", "Write annotation files from a dataset root."),
+    "automl": Action("automl.cli", "Hyperparameter search: run, worker, status, best, plot, dashboard, plan."),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2) instead of a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise SpecError(f"{self.prog}: {message}; see `{self.prog} --help`")
+
+
+def _import_action(name: str):
+    """The action's module, or None when it is not part of this build yet."""
+    path = ACTIONS[name].module
+    try:
+        return importlib.import_module(path)
+    except ModuleNotFoundError as exc:
+        if exc.name and (path == exc.name or path.startswith(exc.name + ".")):
+            return None
+        raise
+
+
+def _section_help(action: str) -> str:
+    """The action's spec keys with what they accept and their defaults (from the schema)."""
+    from model._spec_messages import allowed_text, show
+    from model.spec import load_schema
+
+    props = load_schema(action)["properties"].get(action, {}).get("properties", {})
+    lines = [f"spec keys of `{action}` (any key of the spec can be overridden as dotted.key=value):"]
+    for key, leaf in props.items():
+        if leaf.get("type") == "object" and "properties" in leaf:
+            lines.append(f"  {action}.{key}.*  {leaf.get('description', '')}")
+            continue
+        default = show(leaf.get("default")) if "default" in leaf else "-"
+        lines.append(f"  {action}.{key} = {default}  ({allowed_text(leaf)}) {leaf.get('description', '')}")
+    return "\n".join(lines)
+
+
+def _action_parser(name: str) -> _Parser:
+    parser = _Parser(
+        prog=f"depth_net {name}", description=ACTIONS[name].summary, epilog=_section_help(name),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-e", "--experiment_spec", "--experiment_spec_file", dest="spec", default=None,
+                        help="YAML spec file (schemas/%s.schema.json); omitted: schema defaults" % name)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("overrides", nargs="*", metavar="dotted.key=value",
+                        help="override any spec key; values are YAML (lists: key=[320,736])")
+    return parser
+
+
+def _top_help() -> str:
+    lines = ["usage: depth_net [--debug] <action> -e SPEC.yaml [dotted.key=value ...]", "", "actions:"]
+    lines += [f"  {name:<15} {row.summary}" for name, row in ACTIONS.items()]
+    lines += ["", "`depth_net <action> --help` lists the action's spec keys and defaults."]
+    return "\n".join(lines)
+
+
+def _check_writable(out_dir: Path, key: str) -> None:
+    """Fail (one line, nothing created) unless `out_dir` exists writable or can be created."""
+    probe = out_dir.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise SpecError(f"{key}: cannot create {out_dir}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise SpecError(f"{key}: {out_dir} is not writable ({probe} denies writing); choose another {key}")
+
+
+def _check_kpi(kpi: dict) -> None:
+    """A kpi that is missing a value or is not finite is a failed run, never a PASS."""
+    for key, value in kpi.items():
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            raise RunFailed(f"kpi {key} could not be computed (got {value})")
+
+
+def _run_action(name: str, args: argparse.Namespace) -> int:
+    module = _import_action(name)
+    if module is None:
+        raise SpecError(f"depth_net {name}: not yet implemented in this build "
+                        f"({ACTIONS[name].module} is missing)")
+    from model.spec import load_spec
+
+    spec = load_spec(args.spec, name, args.overrides)
+    out_dir = results_dir_for(spec, name)
+    key = f"{name}.results_dir" if (spec.get(name) or {}).get("results_dir") else "results_dir"
+    _check_writable(out_dir, key)
+    if hasattr(module, "check"):
+        module.check(spec)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "experiment.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    status = StatusLogger(out_dir / "status.json")
+    status.write("STARTED", f"Starting depth_net {name}", results_dir=str(out_dir))
+    try:
+        result = module.run(spec, status) or {}
+        kpi = result.get("kpi") or {}
+        _check_kpi(kpi)
+    except DepthNetError as exc:
+        status.write("FAILURE", str(exc), verbosity="ERROR")
+        raise
+    except BaseException as exc:
+        status.write("FAILURE", f"{type(exc).__name__}: {exc}".strip(), verbosity="ERROR")
+        print("Execution status: FAIL")
+        raise
+    status.write("SUCCESS", f"depth_net {name} finished", kpi=kpi or None)
+    print("Execution status: PASS")
+    return 0
+
+
+def _dispatch(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_top_help())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in ACTIONS:
+        raise SpecError(f"depth_net: unknown action {name!r}; allowed: {', '.join(ACTIONS)}")
+    if name == "automl":
+        module = _import_action("automl")
+        if module is None:
+            raise SpecError("depth_net automl: not yet implemented in this build (automl/cli.py is missing)")
+        return int(module.main(rest) or 0)
+    args = _action_parser(name).parse_args(rest)
+    return _run_action(name, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `depth_net` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if argv[:1] == ["--debug"]:
+        argv = argv[1:]
+    try:
+        return _dispatch(argv)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except DepthNetError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"Error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        print("Execution status: FAIL")
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
