@@ -1,0 +1,29 @@
+"""Annotation files: columns, comments, relative paths."""
+
+from __future__ import annotations
+
+import os
+
+from model.data.annotations import read_annotation_file
+
+
+def test_relative_absolute_comments_and_blank_lines(tmp_path):
+    sub = tmp_path / "lists"
+    sub.mkdir()
+    absolute = str(tmp_path / "x" / "abs.png")
+    (sub / "a.txt").write_text(f"# header comment\n\n  l.png r.png  \n   # indented comment\n"
+                               f"../img/l.png ../img/r.png d.pfm m.png\n{absolute} r.png d.pfm\n")
+    rows = read_annotation_file(sub / "a.txt")
+    assert rows == [
+        [str(sub / "l.png"), str(sub / "r.png")],
+        [str(tmp_path / "img/l.png"), str(tmp_path / "img/r.png"), str(sub / "d.pfm"), str(sub / "m.png")],
+        [absolute, str(sub / "r.png"), str(sub / "d.pfm")],
+    ]
+    assert all(os.path.isabs(p) for row in rows for p in row)
+
+
+def test_real_annotation_files(real_dir):
+    rows = read_annotation_file(real_dir / "middlebury2014Q.txt")
+    assert len(rows) == 4 and all(len(r) == 4 for r in rows)
+    assert rows[1][0] == str(real_dir / "middlebury2014Q/ArtL/im0.png")
+    assert [len(r) for r in read_annotation_file(real_dir / "infer_pairs.txt")] == [2, 2]
