@@ -171,17 +171,22 @@ def automl_section() -> dict:
     })
 
 
+def _patterns(desc: str) -> dict:
+    return {"type": ["string", "array", "null"], "items": {"type": "string", "minLength": 1}, "minItems": 1,
+            "default": None, "description": desc + " A list pairs element-wise."}
+
+
 def convert_section() -> dict:
     """`convert`: annotation files from a dataset root."""
     return section("Build annotation files (train / val / test) from a dataset root.", {
         "results_dir": path(_RESULTS),
         "dataset_root": path("Root folder of the dataset."),
-        "dataset_name": string("GenericDataset", "Dataset layout name (sets default patterns)."),
-        "left_pattern": string(None, "Glob of left images under dataset_root.", nullable=True),
-        "right_pattern": string(None, "Glob of right images (same order as left).", nullable=True),
-        "disparity_pattern": string(None, "Glob of disparity files; null writes 2-column lines.",
-                                    nullable=True),
-        "mask_pattern": string(None, "Glob of non-occlusion masks (4th column).", nullable=True),
+        "dataset_name": string("GenericDataset", "Dataset class written into the data sources; Middlebury, "
+                               "Eth3d, Kitti and Crestereo also imply default patterns."),
+        "left_pattern": _patterns("Glob(s) of left images under dataset_root; null uses dataset_name's layout."),
+        "right_pattern": _patterns("Glob(s) of right images (paired with left by the wildcard values)."),
+        "disparity_pattern": _patterns("Glob(s) of disparity files; null writes 2-column lines."),
+        "mask_pattern": _patterns("Glob(s) of non-occlusion masks (4th column)."),
         "split": {"type": "array", "items": {"type": "number", "minimum": 0.0, "maximum": 1.0},
                   "minItems": 3, "maxItems": 3, "default": [0.8, 0.1, 0.1],
                   "description": "[train, val, test] fractions (sum 1)."},

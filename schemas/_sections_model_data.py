@@ -64,6 +64,8 @@ def _data_source() -> dict:
                                x_allowed=f"one of {names} (case-insensitive)"),
         "data_file": path("Annotation file: 'left right [disparity [mask]]' per line; relative paths "
                           "resolve against the file's folder."),
+        "disp_png_divisor": number(None, "GenericDataset only: PNG disparity d = v / divisor (default 256; "
+                                   "4 for Middlebury 2003 disp2.png).", nullable=True, exclusiveMinimum=0.0),
         "num_samples": integer(8, "Synthetic only: number of generated pairs.", 1),
         "seed": integer(0, "Synthetic only: generator seed.", 0),
         "image_size": int_list([64, 96], "Synthetic only: [H, W] of the generated pairs.", 2, 8),
