@@ -1,0 +1,110 @@
+"""`depth_net convert`: key-aligned pairing, seeded split, files readable by the datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from model.actions import convert
+from model.data.annotations import read_annotation_file
+from model.data.datasets import build_dataset
+from model.errors import DataError, SpecError
+from model.status import StatusLogger, read_status
+
+
+@pytest.fixture(scope="module")
+def real(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "real"
+
+
+def _run(tmp_path: Path, **section) -> tuple[dict, Path]:
+    out = tmp_path / "out"
+    spec = {"results_dir": str(tmp_path / "runs"), "convert": {"output_dir": str(out), **section}}
+    status = StatusLogger(tmp_path / "status.json")
+    return convert.run(spec, status), out
+
+
+def test_middlebury_default_layout_split_and_readback(real, tmp_path):
+    result, out = _run(tmp_path, dataset_root=str(real / "middlebury2014Q"), dataset_name="middlebury",
+                       split=[0.5, 0.25, 0.25], seed=3)
+    assert result["kpi"] == {"num_samples": 4, "num_train": 2, "num_val": 1, "num_test": 1}
+    rows = [row for split in ("train", "val", "test") for row in read_annotation_file(out / f"{split}.txt")]
+    assert sorted(Path(r[0]).parent.name for r in rows) == ["Adirondack", "ArtL", "Piano", "Teddy"]
+    for left, right, disp, mask in rows:  # every column comes from the same scene
+        assert len({Path(p).parent for p in (left, right, disp, mask)}) == 1
+        assert (Path(left).name, Path(right).name, Path(disp).name, Path(mask).name) == (
+            "im0.png", "im1.png", "disp0GT.pfm", "mask0nocc.png")
+    snippet = yaml.safe_load((out / "dataset_spec.yaml").read_text())
+    source = snippet["dataset"]["train_dataset"]["data_sources"][0]
+    assert source["dataset_name"] == "Middlebury"
+    assert len(build_dataset(source, split="train", augmentation=None, max_disparity=192)) == 2
+    assert "4 samples" in read_status(tmp_path / "status.json")[-1]["message"]
+
+
+def test_split_is_seeded(real, tmp_path):
+    def train_scenes(seed: int, where: str) -> list[str]:
+        _, out = _run(tmp_path / where, dataset_root=str(real / "middlebury2014Q"), dataset_name="Middlebury",
+                      split=[0.5, 0.5, 0.0], seed=seed)
+        assert not (out / "test.txt").exists()  # empty split: no file
+        return [Path(r[0]).parent.name for r in read_annotation_file(out / "train.txt")]
+
+    assert train_scenes(0, "a") == train_scenes(0, "b")
+    assert len({tuple(train_scenes(s, f"s{s}")) for s in range(6)}) > 1
+
+
+def test_pattern_lists_pair_by_key_not_position(real, tmp_path):
+    # kitti2015 has 2 scenes, kitti2012 has 1; a missing file in either list must not shift the pairs.
+    result, out = _run(
+        tmp_path, dataset_root=str(real), dataset_name="Kitti", split=[1.0, 0.0, 0.0],
+        left_pattern=["kitti2015/*/image_2/*.png", "kitti2012/*/colored_0/*.png"],
+        right_pattern=["kitti2015/*/image_3/*.png", "kitti2012/*/colored_1/*.png"],
+        disparity_pattern=["kitti2015/*/disp_occ_0/*.png", "kitti2012/*/disp_occ/*.png"])
+    rows = read_annotation_file(out / "train.txt")
+    assert result["kpi"]["num_samples"] == 3 and len(rows) == 3
+    for left, right, disp in rows:
+        assert Path(left).name == Path(right).name == Path(disp).name
+        assert Path(left).parts[-4] == Path(right).parts[-4] == Path(disp).parts[-4]  # same benchmark
+    dataset = build_dataset({"dataset_name": "Kitti", "data_file": str(out / "train.txt")}, split="val",
+                            augmentation=None, max_disparity=192)
+    assert dataset[0]["has_gt"]
+
+
+def test_two_column_inference_list(real, tmp_path):
+    _, out = _run(tmp_path, dataset_root=str(real / "middlebury2003"), left_pattern="*/im2.png",
+                  right_pattern="*/im6.png", split=[0, 0, 1])
+    assert [len(r) for r in read_annotation_file(out / "test.txt")] == [2]
+
+
+@pytest.mark.parametrize("section,error,needle", [
+    ({"left_pattern": "*/im0.png", "right_pattern": "*/*/im1.png"}, SpecError, "wildcard"),
+    ({"left_pattern": "*/im0.png", "right_pattern": "*/nothing.png"}, DataError, "nothing.png"),
+    ({"left_pattern": "*/im0.png", "right_pattern": "*/im1.png", "split": [0.5, 0.2, 0.2]}, SpecError,
+     "convert.split"),
+    ({"dataset_name": "FSD"}, SpecError, "convert.left_pattern"),
+    ({"dataset_name": "Nope"}, SpecError, "convert.dataset_name"),
+    ({"left_pattern": ["*/im0.png", "x/*.png"], "right_pattern": "*/im1.png"}, SpecError, "element-wise"),
+])
+def test_bad_convert_specs(real, tmp_path, section, error, needle):
+    with pytest.raises(error) as err:
+        _run(tmp_path, dataset_root=str(real / "middlebury2014Q"), **section)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "out" / "train.txt").exists()
+
+
+def test_missing_right_for_one_key(tmp_path):
+    root = tmp_path / "data"
+    for scene in ("a", "b"):
+        (root / scene).mkdir(parents=True)
+        (root / scene / "left.png").write_bytes(b"x")
+    (root / "a" / "right.png").write_bytes(b"x")
+    with pytest.raises(DataError) as err:
+        _run(tmp_path, dataset_root=str(root), left_pattern="*/left.png", right_pattern="*/right.png")
+    assert str(root / "b" / "left.png") in str(err.value) and "no right file" in str(err.value)
+
+
+def test_missing_root(tmp_path):
+    with pytest.raises(DataError) as err:
+        _run(tmp_path, dataset_root=str(tmp_path / "absent"), dataset_name="Middlebury")
+    assert "convert.dataset_root" in str(err.value) and str(tmp_path / "absent") in str(err.value)
