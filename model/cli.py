@@ -120,7 +120,17 @@ def _check_kpi(kpi: dict) -> None:
             raise RunFailed(f"kpi {key} could not be computed (got {value})")
 
 
+def _quiet_native_logs() -> None:
+    """OpenCV prints decoder complaints on stderr itself; our DataError already says it in one line."""
+    try:
+        import cv2.utils.logging as cv_log
+    except ImportError:  # pragma: no cover - opencv is a dependency
+        return
+    cv_log.setLogLevel(cv_log.LOG_LEVEL_SILENT)
+
+
 def _run_action(name: str, args: argparse.Namespace) -> int:
+    _quiet_native_logs()
     module = _import_action(name)
     if module is None:
         raise SpecError(f"depth_net {name}: not yet implemented in this build "

@@ -1,0 +1,98 @@
+"""`depth_net evaluate`: epe, bp1, bp2, bp3, d1, rmse over dataset.test_dataset (or val_dataset).
+
+Writes `metrics.json` (summary + per image) and `metrics_per_image.csv`; with
+`evaluate.vis` a picture panel per image under `vis/`, with `save_raw_pfm` the
+predictions under `pfm/`. The kpi in status.json is `val/epe`, `val/bp1`, ...
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from model.data.io import write_png, write_pfm
+from model.errors import DataError
+from model.evaluation.evaluator import build_split_dataset, evaluate_dataset, preflight
+from model.evaluation.metrics import METRIC_NAMES
+from model.evaluation.predictor import input_hw, load_network, make_predictor
+from model.evaluation.visualize import make_panel
+from model.status import StatusLogger, results_dir_for
+
+__all__ = ["check", "run", "check_model_source"]
+
+
+def check_model_source(spec: dict, action: str) -> None:
+    """Fail early on a missing / unfit checkpoint; record the network actually used in the spec.
+
+    When the spec's `model` section is the bp2 default and the checkpoint carries its own spec
+    (ours), the checkpoint's network is built; `spec["model"]` is updated so experiment.yaml says so.
+    """
+    section = spec[action]
+    input_hw(section, action)
+    if section.get("onnx_file") or section.get("trt_engine"):
+        key = "onnx_file" if section.get("onnx_file") else "trt_engine"
+        if not Path(section[key]).is_file():
+            raise DataError(f"{action}.{key}: {section[key]}: file not found")
+        return
+    _, cfg = load_network(spec, action)
+    spec["model"] = cfg.to_dict()
+
+
+def check(spec: dict) -> None:
+    """Validate data and checkpoint before anything is written."""
+    dataset, _ = build_split_dataset(spec, "test", fallback="val")
+    preflight(dataset)
+    check_model_source(spec, "evaluate")
+
+
+def _write_rows(out_dir: Path, summary: dict, rows: list[dict], source: str) -> list[str]:
+    csv_path, json_path = out_dir / "metrics_per_image.csv", out_dir / "metrics.json"
+    fields = ["name", *METRIC_NAMES, "n_valid", "left_path"]
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in fields})
+    clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in rows]
+    json_path.write_text(json.dumps({"dataset": source, "summary": summary, "per_image": clean}, indent=2),
+                         encoding="utf-8")
+    return [str(csv_path), str(json_path)]
+
+
+def run(spec: dict, status: StatusLogger) -> dict:
+    """Evaluate; returns {"kpi": {"val/epe", ...}, "outputs": [files]}."""
+    section = spec["evaluate"]
+    dataset, source = build_split_dataset(spec, "test", fallback="val")
+    split_cfg = spec["dataset"][source.split(".")[1]]
+    out_dir = results_dir_for(spec, "evaluate")
+    predictor = make_predictor(spec, "evaluate")
+    status.write("RUNNING", f"evaluating {len(dataset)} images of {source}")
+    outputs: list[str] = []
+
+    def on_sample(sample: dict, pred, row: dict) -> None:
+        disp = pred[0].numpy()
+        if section["vis"]:
+            valid = sample["valid"][0].numpy() > 0.5
+            panel = make_panel(sample["left_rgb"].permute(1, 2, 0).numpy(), disp,
+                               sample["disp"][0].numpy() if sample["has_gt"] else None, valid,
+                               row["epe"] if row["n_valid"] else None)
+            path = out_dir / "vis" / f"{row['name']}.png"
+            path.parent.mkdir(exist_ok=True)
+            write_png(path, panel)
+            outputs.append(str(path))
+        if section["save_raw_pfm"]:
+            path = out_dir / "pfm" / f"{row['name']}.pfm"
+            path.parent.mkdir(exist_ok=True)
+            write_pfm(path, disp)
+            outputs.append(str(path))
+
+    summary, rows = evaluate_dataset(predictor, dataset, spec["dataset"]["max_disparity"],
+                                     section["batch_size"] or split_cfg["batch_size"], split_cfg["workers"],
+                                     on_sample)
+    outputs = _write_rows(out_dir, summary, rows, source) + outputs
+    text = ", ".join(f"{m} {summary[m]:.4f}" for m in METRIC_NAMES)
+    status.write("RUNNING", f"{summary['num_images']} images scored ({summary['num_skipped']} without GT): {text}",
+                 num_images=summary["num_images"], num_skipped=summary["num_skipped"])
+    print(f"evaluate ({source}, {summary['num_images']} images): {text}")
+    return {"kpi": {f"val/{m}": summary[m] for m in METRIC_NAMES}, "outputs": outputs}

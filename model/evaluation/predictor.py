@@ -1,0 +1,134 @@
+"""Predictors: callables `(left, right) -> disparity` used by evaluate and inference.
+
+A predictor takes ImageNet-normalised `[B,3,H,W]` float32 images of any size
+and returns the disparity `[B,1,H,W]` (px, full resolution, same H x W) on the
+CPU. `make_predictor(spec, action)` is the one dispatch point: a checkpoint
+gives the PyTorch predictor here; `onnx_file` / `trt_engine` are handed to
+`model.deploy.make_deploy_predictor(spec, action)` (same contract), which
+resizes to the engine size and scales the disparity back by the width ratio.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from model.errors import CheckpointError, ExportError, SpecError
+
+__all__ = ["Predictor", "make_predictor", "TorchPredictor", "load_network", "resolve_network_config",
+           "pick_device", "input_hw"]
+
+Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def pick_device(section: dict) -> torch.device:
+    """cuda:<gpu_ids[0]> when CUDA is present, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device(f"cuda:{(section.get('gpu_ids') or [0])[0]}")
+    return torch.device("cpu")
+
+
+def resolve_network_config(spec: dict, action: str):
+    """The NetworkConfig to build: None (let the checkpoint's own spec decide) when the spec's
+    `model` section is the bp2 default, else the spec's config."""
+    from model.config import NetworkConfig
+
+    cfg = NetworkConfig.from_dict(spec.get("model"), prefix="model")
+    return None if cfg == NetworkConfig() else cfg
+
+
+def _checkpoint_path(spec: dict, action: str) -> Path:
+    path = (spec.get(action) or {}).get("checkpoint")
+    if not path:
+        raise CheckpointError(f"{action}.checkpoint: required; set it to a .pth file "
+                              f"(e.g. {action}.checkpoint=runs/exp/train/dn_model_latest.pth)")
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{action}.checkpoint: {path}: file not found")
+    return p
+
+
+def load_network(spec: dict, action: str):
+    """(net in eval mode, cfg) from `<action>.checkpoint`; CheckpointError (one line) when it does not fit."""
+    path = _checkpoint_path(spec, action)
+    from model.network.checkpoint import load_network_from_checkpoint
+
+    net, cfg = load_network_from_checkpoint(str(path), resolve_network_config(spec, action))
+    return net.eval(), cfg
+
+
+class TorchPredictor:
+    """PyTorch inference: optional resize to (input_height, input_width), pad to /32, run, unpad.
+
+    Args:
+        net: the network (eval mode).
+        device: where to run it.
+        iters: GRU iterations (None = the network's valid_iters).
+        input_hw: resize inputs to this (H, W) and scale the disparity back; None keeps the size.
+        precision: "fp32", "bf16" or "fp16" (autocast; CUDA only).
+    """
+
+    def __init__(self, net: torch.nn.Module, device: torch.device, iters: int | None = None,
+                 input_hw: tuple[int, int] | None = None, precision: str = "fp32") -> None:
+        from model.network.padding import InputPadder
+
+        self.net = net.to(device).eval()
+        self.device = device
+        self.iters = iters
+        self.input_hw = input_hw
+        self.dtype = _DTYPES[precision] if device.type == "cuda" else None
+        self._padder_cls = InputPadder
+
+    @torch.inference_mode()
+    def __call__(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        height, width = left.shape[-2:]
+        left, right = left.to(self.device), right.to(self.device)
+        if self.input_hw is not None:
+            left, right = (F.interpolate(t, size=self.input_hw, mode="bilinear", align_corners=False)
+                           for t in (left, right))
+        padder = self._padder_cls(left.shape, divis_by=32)
+        left_p, right_p = padder.pad(left, right)
+        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
+            disp = self.net(left_p, right_p, iters=self.iters, test_mode=True)  # [B,1,H',W']
+        disp = padder.unpad(disp.float())
+        if self.input_hw is not None:
+            # Disparity is a horizontal distance: resizing the width rescales it.
+            disp = F.interpolate(disp, size=(height, width), mode="bilinear", align_corners=False)
+            disp = disp * (width / self.input_hw[1])
+        return disp.cpu()
+
+
+def input_hw(section: dict, action: str = "evaluate") -> tuple[int, int] | None:
+    """(input_height, input_width) when both are set, None when neither; SpecError for one alone."""
+    h, w = section.get("input_height"), section.get("input_width")
+    if h is None and w is None:
+        return None
+    if h is None or w is None:
+        raise SpecError(f"{action}.input_height / {action}.input_width: set both or neither (got {h} x {w})")
+    return int(h), int(w)
+
+
+def make_predictor(spec: dict, action: str) -> Predictor:
+    """The predictor for `<action>` (evaluate / inference): checkpoint, ONNX file or TensorRT engine."""
+    section = spec.get(action) or {}
+    if section.get("onnx_file") or section.get("trt_engine"):
+        try:
+            from model.deploy import make_deploy_predictor
+        except ImportError:
+            key = "onnx_file" if section.get("onnx_file") else "trt_engine"
+            raise ExportError(f"{action}.{key}: running ONNX / TensorRT models is not available in this build "
+                              f"(model.deploy.make_deploy_predictor is missing); use {action}.checkpoint") from None
+        return make_deploy_predictor(spec, action)
+    net, _ = load_network(spec, action)
+    precision = section.get("precision", "fp32")
+    predictor = TorchPredictor(net, pick_device(section), None, input_hw(section, action), precision)
+    runtime = section.get("runtime", "eager")
+    if runtime != "eager":
+        mode = "reduce-overhead" if runtime == "cudagraph" else "default"
+        predictor.net = torch.compile(predictor.net, mode=mode)
+    return predictor
