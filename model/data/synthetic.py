@@ -112,7 +112,9 @@ def render_stereo_pair(rng: np.random.Generator, height: int, width: int, max_di
     layers = [_background(rng, height, width, d_lo, bg_hi, d_hi)]
     for _ in range(int(rng.integers(2, 7))):
         layers.append(_foreground(rng, height, width, bg_hi, d_hi))
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)  # HxW pixel centres
+    # HxW pixel centres as broadcast views (no copies; slices of them feed each layer)
+    xs = np.broadcast_to(np.arange(width, dtype=np.float32)[None, :], (height, width))
+    ys = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], (height, width))
     left, disp, layer_left = _composite(layers, "left", xs, ys)
     right, disp_right, layer_right = _composite(layers, "right", xs, ys)
 
@@ -143,14 +145,14 @@ def _composite(layers: list[_Layer], view: str, xs: np.ndarray, ys: np.ndarray):
             src_x = (src_x + a + c * src_y) / (1.0 - b)
         d = layer.disparity(src_x, src_y)
         win = layer.covers(src_x, src_y) & (d > zbuf[rows, cols])
-        zbuf[rows, cols] = np.where(win, d, zbuf[rows, cols])
-        ids[rows, cols][win] = index
+        np.copyto(zbuf[rows, cols], d, where=win)
+        np.copyto(ids[rows, cols], index, where=win)
         sources.append((rows, cols, src_x, src_y))
     image = np.zeros(xs.shape + (3,), dtype=np.float32)
     for index, (layer, (rows, cols, src_x, src_y)) in enumerate(zip(layers, sources)):
         mask = ids[rows, cols] == index
         if mask.any():
-            image[rows, cols][mask] = layer.sample(src_x, src_y)[mask]
+            np.copyto(image[rows, cols], layer.sample(src_x, src_y), where=mask[:, :, None])
     return image, zbuf, ids
 
 
@@ -158,12 +160,15 @@ def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """Multi-octave colour noise, float32 height x width x 3 in [0, 255]."""
     base = rng.uniform(40.0, 215.0, size=3).astype(np.float32)
     contrast = rng.uniform(0.6, 1.6)
-    noise = np.zeros((height, width, 3), dtype=np.float32)
-    total = 0.0
-    for cell, weight in ((2, 0.35), (5, 0.6), (13, 0.8), (31, 1.0)):
-        coarse = rng.random((height // cell + 2, width // cell + 2, 3), dtype=np.float32)
-        noise += weight * cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+    # Octaves are summed at half resolution and upsampled once (the finest cell is 2 px).
+    half_h, half_w = height // 2 + 2, width // 2 + 2
+    noise = 0.35 * rng.random((half_h, half_w, 3), dtype=np.float32)
+    total = 0.35
+    for cell, weight in ((2.5, 0.6), (6.5, 0.8), (15.5, 1.0)):
+        coarse = rng.random((int(half_h // cell) + 2, int(half_w // cell) + 2, 3), dtype=np.float32)
+        noise += weight * cv2.resize(coarse, (half_w, half_h), interpolation=cv2.INTER_LINEAR)
         total += weight
+    noise = cv2.resize(noise, (2 * half_w, 2 * half_h), interpolation=cv2.INTER_LINEAR)[:height, :width]
     noise = noise / total - 0.5
     return np.clip(base + contrast * 255.0 * noise * 1.6, 0.0, 255.0)
 

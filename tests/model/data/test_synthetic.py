@@ -58,10 +58,10 @@ def test_fast_at_training_size():
     rng = np.random.default_rng(0)
     render_stereo_pair(rng, 320, 736, 192)
     best = min(_timed(lambda: render_stereo_pair(rng, 320, 736, 192)) for _ in range(3))
-    assert best < 0.1, f"320x736 took {best:.3f} s"
+    assert best < 0.1, f"320x736 took {best:.3f} s of CPU"  # about 0.03 s on one core
 
 
 def _timed(fn) -> float:
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: robust to other processes sharing the machine
     fn()
-    return time.perf_counter() - start
+    return time.process_time() - start
