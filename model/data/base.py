@@ -47,7 +47,8 @@ class StereoDataset(Dataset):
         self.augmentation = augmentation if split == "train" else None
         self.max_disparity = float(max_disparity)
         self.seed = int(seed)
-        self._draws = 0  # per-process counter: a new augmentation every epoch
+        self.epoch: int | None = None  # set by `set_epoch`; keys the augmentation
+        self._draws = 0  # per-process counter used until `set_epoch` is called
 
     def __len__(self) -> int:
         return len(self.names)
@@ -64,13 +65,19 @@ class StereoDataset(Dataset):
             pair = augment(pair, self.augmentation, self._generator(index))
         return self._pack(index, pair)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Key the augmentation on (seed, epoch, index): the same in any worker, and after a resume."""
+        self.epoch = int(epoch)
+
     def _generator(self, index: int) -> np.random.Generator:
-        # Worker processes get distinct torch seeds (drawn from the seeded main
-        # generator each epoch), so the stream is both worker-safe and reproducible.
+        if self.epoch is not None:
+            return np.random.default_rng([self.seed, self.epoch, index])
+        # Without epochs: a fresh draw per fetch. Worker processes get distinct torch
+        # seeds (drawn from the seeded main generator), so workers never repeat each other.
         info = torch.utils.data.get_worker_info()
         worker_seed = 0 if info is None else int(info.seed) % (2**32)
         self._draws += 1
-        return np.random.default_rng([self.seed, index, self._draws, worker_seed])
+        return np.random.default_rng([self.seed, index, self._draws, worker_seed, 1])
 
     def _pack(self, index: int, pair: StereoArrays) -> dict:
         height, width = pair.left.shape[:2]

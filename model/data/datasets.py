@@ -180,7 +180,8 @@ def build_dataset(source: dict, *, split: str, augmentation: dict | None, max_di
             raise SpecError(f"{where}.image_size: {size!r} is not [H, W] with integers >= 8")
         if not isinstance(values["num_samples"], int) or values["num_samples"] < 1:
             raise SpecError(f"{where}.num_samples: {values['num_samples']!r} must be an integer >= 1")
-        return SyntheticStereo(values["num_samples"], int(values["seed"]), tuple(size), max_disparity, split, aug_cfg)
+        return SyntheticStereo(values["num_samples"], int(values["seed"]), tuple(size), max_disparity, split,
+                               aug_cfg, augmentation_seed=seed)
     data_file = source.get("data_file")
     if not data_file:
         raise SpecError(f"{where}.data_file: required for dataset_name {name} (an annotation file)")

@@ -216,16 +216,17 @@ class SyntheticStereo(StereoDataset):
         max_disparity: GT stays within (0, max_disparity).
         split: dataset split; only "train" is augmented.
         augmentation: training knobs (the horizontal flip works: right GT exists).
+        augmentation_seed: base seed of the augmentation (default: `seed`).
     """
 
     has_right_disparity = True
 
     def __init__(self, num_samples: int, seed: int, image_size: tuple[int, int] = (320, 736),
                  max_disparity: float = 192, split: str = "val",
-                 augmentation: AugmentationConfig | None = None) -> None:
+                 augmentation: AugmentationConfig | None = None, augmentation_seed: int | None = None) -> None:
         names = [f"synthetic_{seed}_{i:06d}" for i in range(num_samples)]
-        super().__init__(names, [f"synthetic://{seed}/{i}" for i in range(num_samples)],
-                         split, augmentation, max_disparity, seed=seed)
+        super().__init__(names, [f"synthetic://{seed}/{i}" for i in range(num_samples)], split, augmentation,
+                         max_disparity, seed=seed if augmentation_seed is None else augmentation_seed)
         self.scene_seed = int(seed)
         self.image_size = (int(image_size[0]), int(image_size[1]))
 

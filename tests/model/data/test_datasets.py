@@ -126,3 +126,34 @@ def test_training_workers_get_distinct_reproducible_augmentation():
     assert not torch.equal(first["left"], second["left"])
     again = build_dataset(source, split="train", augmentation=aug, max_disparity=64)
     assert torch.equal(again[0]["left"], first["left"])
+
+
+def test_set_epoch_keys_augmentation_on_seed_epoch_index():
+    source = {"dataset_name": "Synthetic", "num_samples": 2, "seed": 0, "image_size": [32, 48]}
+    aug = {"crop_size": [16, 16], "color_aug_prob": 1.0}
+    dataset = build_dataset(source, split="train", augmentation=aug, max_disparity=64, seed=7)
+    dataset.set_epoch(3)
+    first = dataset[1]["left"]
+    assert torch.equal(first, dataset[1]["left"])  # the same within an epoch (any worker, any fetch order)
+    dataset.set_epoch(4)
+    assert not torch.equal(first, dataset[1]["left"])
+    resumed = build_dataset(source, split="train", augmentation=aug, max_disparity=64, seed=7)
+    resumed.set_epoch(3)
+    assert torch.equal(resumed[1]["left"], first)
+    other_seed = build_dataset(source, split="train", augmentation=aug, max_disparity=64, seed=8)
+    other_seed.set_epoch(3)
+    assert not torch.equal(other_seed[1]["left"], first)
+
+
+def test_dataloader_workers_augment_differently_and_reproducibly():
+    source = {"dataset_name": "Synthetic", "num_samples": 4, "seed": 0, "image_size": [32, 48]}
+    dataset = build_dataset(source, split="train", augmentation={"crop_size": [16, 16]}, max_disparity=64)
+
+    def epoch() -> torch.Tensor:
+        loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2)
+        return torch.cat([batch["disp"] for batch in loader])  # [4,1,16,16]
+
+    torch.manual_seed(0)
+    a, b = epoch(), epoch()
+    torch.manual_seed(0)
+    assert torch.equal(epoch(), a) and not torch.equal(a, b)
