@@ -9,7 +9,8 @@ Every scheduler is a pure function of the optimizer step (`lr_at_step`), wrapped
 - MultiStepLR: `lr * lr_decay ** (#milestones in lr_steps <= s)`, floored at `min_lr`;
 - StepLR: `lr * lr_decay ** (s // lr_step_size)`, floored at `min_lr`;
 - CosineAnnealingLR: cosine from `lr` down to `min_lr` over the steps after warmup;
-- PolynomialLR: `min_lr + (lr - min_lr) * (1 - t / T) ** 0.9` over the steps after warmup;
+- PolynomialLR: `min_lr + (lr - min_lr) * (1 - t / T) ** lr_decay` (the schema's power) over
+  the steps after warmup;
 - OneCycleLR: torch's one-cycle shape (cosine up from lr/25 over the first 30 %, then
   cosine down to `min_lr`, or lr / 25e4 when `min_lr` is 0).
 """
@@ -30,7 +31,6 @@ OPTIMIZERS = ("AdamW", "SGD")
 SCHEDULERS = ("MultiStepLR", "StepLR", "CosineAnnealingLR", "OneCycleLR", "PolynomialLR")
 
 _SGD_MOMENTUM = 0.9
-_POLY_POWER = 0.9
 _ONECYCLE_PCT_START = 0.3
 _ONECYCLE_DIV = 25.0
 _ONECYCLE_FINAL_DIV = 1e4
@@ -80,7 +80,7 @@ def _main_lr(optim: dict, total_steps: int, step: int) -> float:
     if name == "CosineAnnealingLR":
         return min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * t / span))
     if name == "PolynomialLR":
-        return min_lr + (lr - min_lr) * (1.0 - t / span) ** _POLY_POWER
+        return min_lr + (lr - min_lr) * (1.0 - t / span) ** decay
     if name == "OneCycleLR":
         return _one_cycle(lr, min_lr, span, t)
     raise SpecError(f"train.optim.lr_scheduler: {name!r} is not one of {list(SCHEDULERS)}")

@@ -1,0 +1,165 @@
+"""Training callbacks: atomic checkpoints and per-epoch status.json lines."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from model.status import StatusLogger
+
+__all__ = ["CheckpointWriter", "StatusReporter", "NanInjector", "LATEST_NAME", "checkpoint_name",
+           "epoch_kpi", "read_checkpoint_index"]
+
+LATEST_NAME = "dn_model_latest.pth"
+INDEX_NAME = "checkpoints.json"
+
+
+def checkpoint_name(epoch: int, step: int) -> str:
+    """`model_epoch_{E:03d}_step_{S:05d}.pth` (E = 0-based epoch, S = optimizer steps so far)."""
+    return f"model_epoch_{epoch:03d}_step_{step:05d}.pth"
+
+
+def epoch_kpi(trainer: pl.Trainer) -> dict[str, float]:
+    """`train_loss` (epoch mean) and every `val/*` metric Lightning holds right now."""
+    kpi: dict[str, float] = {}
+    metrics = trainer.callback_metrics
+    for key in ("train_loss_epoch", "train_loss"):
+        if key in metrics:
+            kpi["train_loss"] = float(metrics[key])
+            break
+    for key, value in metrics.items():
+        if key.startswith("val/"):
+            kpi[key] = float(value)
+    return kpi
+
+
+class CheckpointWriter(pl.Callback):
+    """Writes `model_epoch_*_step_*.pth` and a copy `dn_model_latest.pth` every `interval` epochs.
+
+    The last epoch always gets a checkpoint.
+
+    Each file is written under a temporary name and renamed, so a crash (or a NaN stop) never
+    leaves a torn checkpoint; the previous files stay as they were.
+
+    Args:
+        out_dir: the training results folder.
+        interval: `train.checkpoint_interval` (epochs).
+        monitor: metric that picks the best checkpoint (lower is better).
+    """
+
+    def __init__(self, out_dir: str | Path, interval: int = 1, monitor: str = "val/epe") -> None:
+        self.out_dir = Path(out_dir)
+        self.interval = max(1, int(interval))
+        self.monitor = monitor
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        checkpoint["kpi"] = epoch_kpi(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        epoch, step = trainer.current_epoch, trainer.global_step
+        last_epoch = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
+        if (epoch + 1) % self.interval and not last_epoch:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        named = self.out_dir / checkpoint_name(epoch, step)
+        tmp = self.out_dir / f".{named.name}.tmp"
+        trainer.save_checkpoint(str(tmp), weights_only=False)  # collective under DDP; rank 0 writes
+        if trainer.is_global_zero:
+            latest_tmp = self.out_dir / f".{LATEST_NAME}.tmp"
+            shutil.copyfile(tmp, latest_tmp)
+            os.replace(tmp, named)
+            os.replace(latest_tmp, self.out_dir / LATEST_NAME)
+            self._update_index(named, trainer.callback_metrics.get(self.monitor))
+        trainer.strategy.barrier("checkpoint_writer")
+
+    def _update_index(self, named: Path, score) -> None:
+        """Record the best epoch checkpoint (lowest monitor value) in `checkpoints.json`."""
+        index = read_checkpoint_index(self.out_dir)
+        value = float(score) if score is not None else math.nan
+        best = index.get("best_score")
+        # without any finite score yet, the newest checkpoint counts as the best
+        if best is None or (math.isfinite(value) and value < best):
+            index.update(best_checkpoint=str(named), best_score=value if math.isfinite(value) else None)
+        index.update(latest_checkpoint=str(self.out_dir / LATEST_NAME), monitor=self.monitor)
+        tmp = self.out_dir / f".{INDEX_NAME}.tmp"
+        tmp.write_text(json.dumps(index, indent=1), encoding="utf-8")
+        os.replace(tmp, self.out_dir / INDEX_NAME)
+
+
+def read_checkpoint_index(out_dir: str | Path) -> dict:
+    """`{best_checkpoint, best_score, latest_checkpoint, monitor}` of a training folder ({} if none)."""
+    path = Path(out_dir) / INDEX_NAME
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
+
+
+def _hms(seconds: float) -> str:
+    """`H:MM:SS` of a duration."""
+    return str(_dt.timedelta(seconds=int(round(max(0.0, seconds)))))
+
+
+class StatusReporter(pl.Callback):
+    """Appends a RUNNING line to status.json after every epoch (rank 0 only).
+
+    Fields: `epoch` (1-based completed epochs), `max_epoch`, `step`, `max_step`,
+    `time_per_epoch`, `eta` (H:MM:SS) and `kpi` (`train_loss`, `val/loss`, `val/epe`, ...).
+    """
+
+    def __init__(self, status: StatusLogger) -> None:
+        self.status = status
+        self._start = time.monotonic()
+        self._durations: list[float] = []
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        self._durations.append(time.monotonic() - self._start)
+        per_epoch = sum(self._durations[-3:]) / len(self._durations[-3:])
+        done = trainer.current_epoch + 1
+        max_epoch = int(trainer.max_epochs or done)
+        max_step = trainer.estimated_stepping_batches
+        kpi = epoch_kpi(trainer)
+        loss = kpi.get("train_loss", math.nan)
+        self.status.write(
+            "RUNNING",
+            f"epoch {done}/{max_epoch}: train_loss {loss:.4f}",
+            kpi=kpi,
+            epoch=done,
+            max_epoch=max_epoch,
+            step=int(trainer.global_step),
+            max_step=int(max_step) if math.isfinite(max_step) else None,
+            time_per_epoch=_hms(per_epoch),
+            eta=_hms(per_epoch * (max_epoch - done)),
+        )
+
+
+class NanInjector(pl.Callback):
+    """Fault injection for tests: the loss of optimizer step `step` becomes NaN before backward.
+
+    The NaN then flows through the real backward (every gradient turns NaN) and the real
+    non-finite check, as in a diverging run. The runner installs it when
+    `DEPTH_NET_INJECT_NAN_AT_STEP` is set.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = int(step)
+
+    def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss) -> None:
+        if trainer.global_step == self.step:
+            loss.mul_(float("nan"))  # in place: the system's detached copy shares the storage

@@ -1,0 +1,200 @@
+"""`fit(spec, status)`: one Lightning training built from the resolved spec.
+
+Used by `model/actions/train.py` and by `automl/objective.py` (with a pruning callback).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import RichProgressBar
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+from pytorch_lightning.strategies import DDPStrategy
+
+from model import errors
+from model.data.datamodule import StereoDataModule
+from model.errors import CheckpointError, RunFailed, SpecError
+from model.status import StatusLogger, results_dir_for
+from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector, StatusReporter, epoch_kpi,
+                                      read_checkpoint_index)
+from model.training.system import PRECISIONS, StereoSystem
+
+__all__ = ["fit", "trainer_options", "resume_checkpoint", "NAN_ENV"]
+
+#: fault injection for tests: the global step whose input batch is turned into NaN
+NAN_ENV = "DEPTH_NET_INJECT_NAN_AT_STEP"
+
+
+def _devices(train: dict, cuda_count: int) -> tuple[str, int | list[int]]:
+    """(accelerator, devices) from `num_gpus` / `gpu_ids`; CPU processes when no GPU is visible."""
+    num = int(train.get("num_gpus", 1))
+    ids = [int(i) for i in (train.get("gpu_ids") or [])]
+    if cuda_count == 0:
+        return "cpu", num  # num_gpus > 1 without a GPU: DDP over CPU processes (gloo)
+    if len(ids) >= num:
+        ids = ids[:num]
+        bad = [i for i in ids if i >= cuda_count]
+        if bad:
+            raise SpecError(f"train.gpu_ids: {ids} names GPU {bad[0]}, but only {cuda_count} GPU(s) are "
+                            f"visible (ids 0..{cuda_count - 1})")
+        return "gpu", ids
+    if num > cuda_count:
+        raise SpecError(f"train.num_gpus: {num} but only {cuda_count} GPU(s) are visible")
+    return "gpu", num
+
+
+def trainer_options(spec: dict, out_dir: Path) -> dict:
+    """The `pl.Trainer` keyword arguments the spec's `train` section asks for.
+
+    Args:
+        spec: the resolved spec.
+        out_dir: the training results folder (loggers write under it).
+    """
+    train = spec["train"]
+    accelerator, devices = _devices(train, torch.cuda.device_count())
+    num_nodes = int(train.get("num_nodes", 1))
+    world = (len(devices) if isinstance(devices, list) else devices) * num_nodes
+    precision = train.get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise SpecError(f"train.precision: {precision!r} is not one of {list(PRECISIONS)}")
+    if precision == "fp16" and accelerator == "cpu":
+        raise SpecError("train.precision: fp16 needs a GPU; use bf16 or fp32 on CPU")
+    if num_nodes > 1:
+        missing = [k for k in ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK") if k not in os.environ]
+        if missing:
+            raise SpecError(f"train.num_nodes: {num_nodes} needs {', '.join(missing)} in the environment of "
+                            "every node (and WORLD_SIZE = num_nodes * num_gpus)")
+    env_world = os.environ.get("WORLD_SIZE")
+    if env_world is not None and num_nodes > 1 and int(env_world) != world:
+        raise SpecError(f"train.num_nodes * num_gpus = {world} but WORLD_SIZE={env_world} in the environment")
+    strategy: str | DDPStrategy = "auto"
+    if world > 1:
+        # spawn: only this process writes status.json / experiment.yaml; the workers just train.
+        # The network holds only parameters its forward uses (bp2's unused keys are dropped on load).
+        strategy = DDPStrategy(start_method="spawn", find_unused_parameters=False,
+                               process_group_backend="gloo" if accelerator == "cpu" else "nccl")
+    clip = float(train.get("clip_grad_norm") or 0.0)
+    return {
+        "accelerator": accelerator,
+        "devices": devices,
+        "num_nodes": num_nodes,
+        "strategy": strategy,
+        "precision": PRECISIONS[precision],
+        "max_epochs": int(train.get("num_epochs", 1)),
+        "check_val_every_n_epoch": int(train.get("validation_interval", 1)),
+        "gradient_clip_val": clip if clip > 0 else None,
+        "gradient_clip_algorithm": "norm",
+        "log_every_n_steps": int(train.get("log_every_n_steps", 50)),
+        "num_sanity_val_steps": 0,
+        "enable_checkpointing": False,  # CheckpointWriter writes ours, atomically
+        "default_root_dir": str(out_dir),
+        "logger": [CSVLogger(str(out_dir), name="csv_logs"), TensorBoardLogger(str(out_dir), name="tb_logs")],
+        "enable_model_summary": False,
+    }
+
+
+def resume_checkpoint(train: dict, out_dir: Path) -> Path | None:
+    """`resume_training_checkpoint_path` when set (must exist), else `<out_dir>/dn_model_latest.pth` if present."""
+    explicit = train.get("resume_training_checkpoint_path")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise CheckpointError(f"train.resume_training_checkpoint_path: {path} does not exist")
+        return path
+    latest = out_dir / LATEST_NAME
+    return latest if latest.is_file() else None
+
+
+def _load_weights(system: StereoSystem, path: Path, key: str) -> None:
+    """Strictly load network weights (any format checkpoint.py reads); errors name the key."""
+    from model.network.checkpoint import load_network_weights
+
+    if not path.is_file():
+        raise CheckpointError(f"train.{key}: {path} does not exist")
+    load_network_weights(system.model, str(path), system.cfg)
+
+
+def _worker_error(exc: BaseException) -> BaseException:
+    """Turn a DDP worker's exception (re-raised here as text) back into our error class."""
+    text = str(exc)
+    for match in re.finditer(r"(?:model\.errors\.)?(\w+Error|RunFailed): (.+)", text):
+        cls = getattr(errors, match.group(1), None)
+        if isinstance(cls, type) and issubclass(cls, errors.DepthNetError):
+            return cls(match.group(2).strip())
+    return exc
+
+
+def _saved_kpi(path: Path) -> dict:
+    """The kpi stored in one of our checkpoints ({} when absent)."""
+    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    return dict(ckpt.get("kpi") or {})
+
+
+def fit(spec: dict, status: StatusLogger, callbacks=()) -> dict:
+    """Run one training from the resolved spec.
+
+    Resumes from `train.resume_training_checkpoint_path`, else from `dn_model_latest.pth` in the
+    results folder when there is one; otherwise starts from `train.pretrained_model_path` (any
+    checkpoint format) or from scratch. A non-finite loss or gradient raises `RunFailed`.
+
+    Args:
+        spec: the resolved spec (`load_spec(..., "train")`).
+        status: the action's status.json writer (RUNNING lines per epoch).
+        callbacks: extra Lightning callbacks (e.g. an Optuna pruning callback).
+    Returns:
+        `{"kpi": last epoch kpi, "best_checkpoint": path, "latest_checkpoint": path}`.
+    """
+    train = spec["train"]
+    out_dir = results_dir_for(spec, "train")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed = int(train.get("seed", 0))
+    pl.seed_everything(seed, workers=False, verbose=False)
+    options = trainer_options(spec, out_dir)
+    system = StereoSystem(spec)
+    ckpt = resume_checkpoint(train, out_dir)
+    if ckpt is not None:
+        _load_weights(system, ckpt, "resume_training_checkpoint_path")  # clear errors before Lightning's
+        status.write("RUNNING", f"resuming training from {ckpt}")
+    elif train.get("pretrained_model_path"):
+        _load_weights(system, Path(train["pretrained_model_path"]), "pretrained_model_path")
+        status.write("RUNNING", f"fine-tuning from {train['pretrained_model_path']}")
+    else:
+        status.write("RUNNING", "training from scratch")
+    extra = list(callbacks)
+    if os.environ.get(NAN_ENV):
+        extra.append(NanInjector(int(os.environ[NAN_ENV])))
+    trainer = pl.Trainer(
+        callbacks=[CheckpointWriter(out_dir, int(train.get("checkpoint_interval", 1))), StatusReporter(status),
+                   RichProgressBar(leave=True), *extra],
+        **options,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*predefined seed.*")
+        try:
+            trainer.fit(system, datamodule=StereoDataModule(spec["dataset"], seed),
+                        ckpt_path=str(ckpt) if ckpt is not None else None)
+        except errors.DepthNetError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - DDP workers' errors arrive as text
+            mapped = _worker_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from None
+    kpi = epoch_kpi(trainer)
+    latest = out_dir / LATEST_NAME
+    if not kpi and ckpt is not None:  # nothing left to train: report what the checkpoint holds
+        kpi = _saved_kpi(ckpt)
+    if not latest.is_file():
+        raise RunFailed(f"{out_dir}: training ended without writing {LATEST_NAME}")
+    index = read_checkpoint_index(out_dir)
+    return {
+        "kpi": kpi,
+        "best_checkpoint": index.get("best_checkpoint") or str(latest),
+        "latest_checkpoint": str(latest),
+    }

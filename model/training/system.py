@@ -1,0 +1,128 @@
+"""The Lightning *system*: the FFS network, its loss, the validation metrics and the optimizer."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+from model.config import NetworkConfig
+from model.errors import RunFailed
+from model.evaluation.metrics import METRIC_NAMES, compute_per_image
+from model.network import build_network
+from model.training.loss import compute_sequence_loss
+from model.training.optim import build_optimizer, build_scheduler
+
+__all__ = ["StereoSystem", "PRECISIONS", "VAL_METRICS"]
+
+#: spec `train.precision` -> Lightning precision
+PRECISIONS = {"fp32": "32-true", "fp16": "16-mixed", "bf16": "bf16-mixed"}
+#: metrics logged (with a `val/` prefix) after every validation
+VAL_METRICS = ("loss", *METRIC_NAMES)
+_DIVISOR = 32  # the network needs H and W multiples of 32
+
+
+def _pad_amounts(height: int, width: int) -> tuple[int, int, int, int]:
+    """Centred (left, right, top, bottom) padding up to multiples of 32 (InputPadder's 'sintel')."""
+    pad_h = (-height) % _DIVISOR
+    pad_w = (-width) % _DIVISOR
+    return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
+
+
+class StereoSystem(pl.LightningModule):
+    """FFS network + sequence loss; validation metrics; AdamW/SGD with a per-step schedule.
+
+    Args:
+        spec: the resolved spec (its `model`, `dataset.max_disparity`, `train` sections are read;
+            the whole dict is stored in every checkpoint).
+    """
+
+    def __init__(self, spec: dict) -> None:
+        super().__init__()
+        self.spec = spec
+        self.cfg = NetworkConfig.from_dict(spec["model"])
+        self.model = build_network(self.cfg)
+        self.max_disparity = float(spec.get("dataset", {}).get("max_disparity") or self.cfg.max_disparity)
+        self.seed = int(spec.get("train", {}).get("seed", 0))
+        self._last_loss: torch.Tensor | None = None
+        self.check_gradients = spec.get("train", {}).get("precision", "fp32") != "fp16"
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """Inference: disparity `[B,1,H,W]` with `valid_iters` iterations (H, W multiples of 32)."""
+        return self.model(left, right, iters=self.cfg.valid_iters, test_mode=True)
+
+    # ------------------------------------------------------------------ train
+    def on_train_epoch_start(self) -> None:
+        # Reseed every epoch from (seed, epoch, rank): a run resumed at an epoch boundary draws
+        # the same random numbers (dropout, main-process augmentation) as an uninterrupted one.
+        mix = (self.seed * 1_000_003 + self.current_epoch * 7919 + self.global_rank) % (2**31)
+        torch.manual_seed(mix)
+        np.random.seed(mix)
+        random.seed(mix)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        init_disp, preds = self.model(batch["left"], batch["right"], iters=self.cfg.train_iters, test_mode=False)
+        loss, parts = compute_sequence_loss(init_disp, preds, batch["disp"], batch["valid"], self.max_disparity)
+        self._last_loss = loss.detach()
+        size = batch["left"].shape[0]
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size, sync_dist=True)
+        self.log("train_epe", parts["epe"], on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
+        return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # After backward (and the DDP all-reduce / AMP unscale), before the weights change:
+        # a non-finite loss or gradient stops the run here, so no checkpoint ever holds it.
+        loss = self._last_loss
+        bad_loss = loss is not None and not bool(torch.isfinite(loss).all())
+        bad_grad = False
+        if self.check_gradients:  # fp16 overflows are the GradScaler's business, not a failure
+            grads = [p.grad for p in self.parameters() if p.grad is not None]
+            bad_grad = bool(grads) and not bool(torch.isfinite(torch.stack([g.norm() for g in grads])).all())
+        failed = self.trainer.strategy.reduce_boolean_decision(bad_loss or bad_grad, all=False)
+        if failed:
+            what = (f"non-finite loss ({float(loss)})" if bad_loss else "non-finite gradient" if bad_grad
+                    else "non-finite loss or gradient on another rank")
+            raise RunFailed(
+                f"training diverged at step {self.global_step} (epoch {self.current_epoch}): {what}; lower "
+                f"train.optim.lr or set train.clip_grad_norm; the last checkpoint is intact"
+            )
+
+    # ------------------------------------------------------------------ validation
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        left, right, gt, valid = batch["left"], batch["right"], batch["disp"], batch["valid"]
+        height, width = left.shape[-2:]
+        pads = _pad_amounts(height, width)
+        if any(pads):  # images replicate-padded, GT zero (= invalid) padded
+            left, right = F.pad(left, pads, mode="replicate"), F.pad(right, pads, mode="replicate")
+            gt, valid = F.pad(gt, pads), F.pad(valid, pads)
+        init_disp, preds = self.model(left, right, iters=self.cfg.valid_iters, test_mode=False)
+        loss, _ = compute_sequence_loss(init_disp, preds, gt, valid, self.max_disparity)
+        top = pads[2]
+        pred = preds[-1][..., top : top + height, pads[0] : pads[0] + width].float()
+        per_image = compute_per_image(pred, batch["disp"], self.max_disparity, batch["valid"])
+        self.log("val/loss", loss, batch_size=left.shape[0], sync_dist=True)
+        keep = per_image["n_valid"] > 0  # images without GT do not enter the per-image means
+        if keep.any():  # Lightning's epoch mean weights each batch by its image count
+            for name in METRIC_NAMES:
+                value = per_image[name][keep].mean().float()
+                self.log(f"val/{name}", value, batch_size=int(keep.sum()), sync_dist=True)
+
+    # ------------------------------------------------------------------ optimizers
+    def configure_optimizers(self) -> dict:
+        optim = self.spec.get("train", {}).get("optim", {})
+        optimizer = build_optimizer(self.model.parameters(), optim)
+        total = self.trainer.estimated_stepping_batches
+        total = int(total) if math.isfinite(total) else 1
+        scheduler = build_scheduler(optimizer, optim, max(1, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["spec"] = self.spec
+        # RNG streams are reseeded from (seed, epoch, rank) every epoch; this records the scheme.
+        checkpoint["rng"] = {"seed": self.seed, "reseed": "per epoch from (seed, epoch, rank)"}
