@@ -9,6 +9,7 @@ jitter, eraser on the right image. All randomness comes from the passed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 import cv2
@@ -90,7 +91,7 @@ class AugmentationConfig:
 _RANGES = ("brightness", "contrast", "saturation")
 
 
-def _factor_range(value, key: str) -> tuple[float, float]:
+def _factor_range(value: object, key: str) -> tuple[float, float]:
     """[low, high] factor range; a single number x means [1 - x, 1 + x] (torchvision style)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return (max(0.0, 1.0 - float(value)), 1.0 + float(value))
@@ -128,7 +129,7 @@ def augment(pair: StereoArrays, cfg: AugmentationConfig, rng: np.random.Generato
     return pair
 
 
-def _map_all(pair: StereoArrays, fn) -> StereoArrays:
+def _map_all(pair: StereoArrays, fn: Callable[[np.ndarray], np.ndarray]) -> StereoArrays:
     """Apply one geometric function to every array of the pair."""
     return StereoArrays(*(None if a is None else fn(a) for a in
                           (pair.left, pair.right, pair.disp, pair.valid, pair.disp_right)))

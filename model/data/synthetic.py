@@ -131,7 +131,8 @@ def render_stereo_pair(rng: np.random.Generator, height: int, width: int, max_di
                          disp_right.astype(np.float32), nocc)
 
 
-def _composite(layers: list[_Layer], view: str, xs: np.ndarray, ys: np.ndarray):
+def _composite(layers: list[_Layer], view: str, xs: np.ndarray,
+               ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Z-buffer the layers seen from one view; returns (image HxWx3, disp HxW, layer id HxW)."""
     height, width = xs.shape
     zbuf = np.full(xs.shape, -np.inf, dtype=np.float32)
@@ -173,7 +174,8 @@ def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return np.clip(base + contrast * 255.0 * noise * 1.6, 0.0, 255.0)
 
 
-def _random_plane(rng, center, extent, lo, hi, max_slope=0.25):
+def _random_plane(rng: np.random.Generator, center: tuple[float, float], extent: tuple[float, float],
+                  lo: float, hi: float, max_slope: float = 0.25) -> tuple[float, float, float]:
     """Plane (a, b, c) whose values over a box of half-size `extent` around `center` stay in [lo, hi]."""
     spread = min(0.5 * (hi - lo), max_slope * (extent[0] + extent[1]))
     mid = rng.uniform(lo + spread, hi - spread)
@@ -182,7 +184,8 @@ def _random_plane(rng, center, extent, lo, hi, max_slope=0.25):
     return (float(mid - grad_x * center[0] - grad_y * center[1]), float(grad_x), float(grad_y))
 
 
-def _background(rng, height, width, d_lo, bg_hi, d_hi) -> _Layer:
+def _background(rng: np.random.Generator, height: int, width: int, d_lo: float, bg_hi: float,
+                d_hi: float) -> _Layer:
     # Right pixels see background points up to x = width + d; the texture spans that.
     margin = int(np.ceil(d_hi)) + 4
     plane = _random_plane(rng, (width / 2, height / 2), (width / 2, height / 2), d_lo, bg_hi, max_slope=0.1)
@@ -190,7 +193,7 @@ def _background(rng, height, width, d_lo, bg_hi, d_hi) -> _Layer:
                   _texture(rng, height + 2, width + margin + 2), (-1.0, -1.0))
 
 
-def _foreground(rng, height, width, bg_hi, d_hi) -> _Layer:
+def _foreground(rng: np.random.Generator, height: int, width: int, bg_hi: float, d_hi: float) -> _Layer:
     shape = _SHAPES[int(rng.integers(0, len(_SHAPES)))]
     center = (float(rng.uniform(0, width)), float(rng.uniform(0, height)))
     scale = min(height, width)
