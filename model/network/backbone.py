@@ -78,10 +78,8 @@ class FeatureExtractor(nn.Module):
 
 def _load_backbone(feature: FeatureExtractor, path: Path) -> None:
     """Load local EdgeNeXt-Small weights (timm or TAO names) into `stem` / `stages`."""
-    from model.network.checkpoint import read_backbone_state_dict  # local: avoids an import cycle
+    from model.network.checkpoint import assign_strict, read_backbone_state_dict  # avoids an import cycle
 
     state = read_backbone_state_dict(path)
     target = {k: v for k, v in feature.state_dict().items() if k.startswith(("stem.", "stages."))}
-    from model.network.checkpoint import assign_strict
-
     assign_strict(feature, state, expected=target, source=str(path))
