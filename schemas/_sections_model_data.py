@@ -122,7 +122,7 @@ def _split(desc: str, batch_size: int, workers: int, train: bool = False) -> dic
 def dataset_section() -> dict:
     """`dataset`: the four splits and the GT validity range."""
     return section("Data: annotation files per split (see PRODUCT.md 'Data').", {
-        "max_disparity": integer(416, "GT disparities >= this are invalid (not trained on, not scored).", 1, 4096),
+        "max_disparity": integer(416, "GT disparities >= this are invalid (not trained on, not scored).", 8, 4096),
         "train_dataset": _split("Training data (augmented).", 2, 4, train=True),
         "val_dataset": _split("Validation data (never augmented).", 1, 2),
         "test_dataset": _split("Evaluation data; evaluate falls back to val_dataset when empty.", 1, 2),

@@ -210,3 +210,23 @@ def test_every_searchable_leaf_has_bounds_or_enum_and_scale():
             for key, value in node.items():
                 walk(value, f"{path}.{key}")
     walk(load_schema("train"), "")
+
+
+@pytest.mark.parametrize("name, action", [("train", "train"), ("evaluate", "evaluate"), ("inference", "inference"),
+                                          ("export", "export"), ("deploy", "gen_trt_engine")])
+def test_spec_templates_pass_their_schema_with_the_bp2_model(name, action):
+    path = REPO / "references" / f"spec_template_{name}.yaml"
+    assert "PLACEHOLDER" in path.read_text()
+    spec = load_spec(path, action)
+    assert NetworkConfig.from_dict(spec["model"]) == NetworkConfig()
+
+
+def test_demo_spec_and_skill_info():
+    import yaml
+
+    spec = load_spec(REPO / "references" / "demo_spec.yaml", "evaluate")
+    assert NetworkConfig.from_dict(spec["model"]) == NetworkConfig.tiny()
+    info = yaml.safe_load((REPO / "references" / "skill_info.yaml").read_text())
+    assert info["automl_enabled"] is True
+    assert set(info["actions"]) == set(ACTIONS_WITH_SCHEMA)
+    assert info["automl"]["default_parameters"] == load_schema("train")["automl_default_parameters"]

@@ -1,0 +1,76 @@
+"""`depth_net inference` end to end: pictures, PFM, depth, PLY, sample names that never collide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.cli import main
+from model.data.io import read_image, read_pfm
+from model.status import read_status
+
+
+def _infer(tmp_path: Path, ckpt: Path, sources: str, *extra: str) -> list[str]:
+    return ["inference", f"results_dir={tmp_path / 'runs'}", f"inference.checkpoint={ckpt}",
+            f"dataset.infer_dataset.data_sources={sources}", *extra]
+
+
+def test_inference_synthetic_writes_every_output(tmp_path, tiny_checkpoint, capfd):
+    sources = "[{dataset_name: Synthetic, num_samples: 2, seed: 3, image_size: [64, 96]}]"
+    rc = main(_infer(tmp_path, tiny_checkpoint, sources, "inference.save_raw_pfm=true",
+                     "inference.focal_px=100", "inference.baseline_m=0.5"))
+    out, err = capfd.readouterr()
+    assert rc == 0 and "Execution status: PASS" in out, err
+    run = tmp_path / "runs" / "inference"
+    names = [f"synthetic_3_{i:06d}" for i in range(2)]
+    for name in names:
+        assert read_image(run / "disparity" / f"{name}.png").shape == (64, 96, 3)
+        assert read_image(run / "panels" / f"{name}.png").shape == (128, 192, 3)  # Synthetic has GT
+        disp = read_pfm(run / "pfm" / f"{name}.pfm")
+        depth = np.load(run / "depth" / f"{name}.npy")
+        assert disp.shape == depth.shape == (64, 96)
+        ok = disp > 1e-3
+        assert np.allclose(depth[ok], 100 * 0.5 / disp[ok], rtol=1e-5)
+        header = (run / "pointcloud" / f"{name}.ply").read_bytes().split(b"end_header")[0]
+        assert f"element vertex {int((depth > 0).sum() - (depth > 100).sum())}".encode() in header
+    assert read_status(run / "status.json")[-1]["kpi"] == {"num_images": 2}
+
+
+def test_repeated_sample_names_never_overwrite(tmp_path, tiny_checkpoint):
+    same = "{dataset_name: Synthetic, num_samples: 1, seed: 0, image_size: [64, 96]}"
+    assert main(_infer(tmp_path, tiny_checkpoint, f"[{same}, {same}]")) == 0
+    files = sorted(p.name for p in (tmp_path / "runs" / "inference" / "disparity").iterdir())
+    assert files == ["synthetic_0_000000.png", "synthetic_0_000000_1.png"]
+
+
+def test_inference_real_pairs_two_columns_and_scene_names(tmp_path, tiny_checkpoint, real_dir):
+    ann = tmp_path / "pairs.txt"
+    lines = [line for line in (real_dir / "middlebury2014Q.txt").read_text().splitlines()[:2]]
+    ann.write_text("".join(" ".join(f"{real_dir}/{p}" for p in line.split()[:2]) + "\n" for line in lines))
+    rc = main(_infer(tmp_path, tiny_checkpoint, f"[{{dataset_name: Middlebury, data_file: '{ann}'}}]",
+                     "inference.input_height=64", "inference.input_width=96"))
+    assert rc == 0
+    run = tmp_path / "runs" / "inference"
+    # Middlebury left images are all im0.png: outputs are named after the scene folder
+    assert sorted(p.name for p in (run / "disparity").iterdir()) == ["Adirondack.png", "ArtL.png"]
+    assert not (run / "panels").exists()  # 2-column lines: no GT panels
+    left = read_image(real_dir / "middlebury2014Q" / "Adirondack" / "im0.png")
+    assert read_image(run / "disparity" / "Adirondack.png").shape == left.shape
+
+
+def test_missing_checkpoint_for_inference(tmp_path, capfd):
+    sources = "[{dataset_name: Synthetic, num_samples: 1}]"
+    rc = main(_infer(tmp_path, tmp_path / "none.pth", sources))
+    assert rc == 2 and "none.pth: file not found" in capfd.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("key", ["onnx_file", "trt_engine"])
+def test_deploy_model_file_must_exist(tmp_path, key, capfd):
+    sources = "[{dataset_name: Synthetic, num_samples: 1}]"
+    rc = main(["inference", f"results_dir={tmp_path / 'runs'}", f"inference.{key}={tmp_path / 'm.bin'}",
+               f"dataset.infer_dataset.data_sources={sources}"])
+    assert rc == 2 and f"inference.{key}" in capfd.readouterr().err
+    assert not (tmp_path / "runs").exists()
