@@ -1,0 +1,236 @@
+"""The study factory: sampler, pruner, storage and direction from the spec's `automl` section.
+
+`make_study(settings, storage, study_name)` is the one public entry. It works with any
+objective (stereo training, the LCBench surrogate in bench/, a quadratic in tests), so the
+search defaults can be measured apart from training.
+
+Defaults and why (numbers from `bench/search_quality.py`, see its docstring):
+- TPE, multivariate (lr and weight decay interact), constant liar (parallel workers do not
+  all sample the same point), seeded, `n_startup_trials` 10.
+- Hyperband with reduction factor 3 and `min_resource = ceil(max_epochs / 27)`: four
+  brackets whose first rung is a few epochs, so most candidates cost ~1/27 of a full run
+  and the full-length trials are the survivors of real comparisons.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+
+from model.errors import SpecError
+
+__all__ = [
+    "make_study",
+    "resolve_direction",
+    "build_sampler",
+    "build_pruner",
+    "build_storage",
+    "KNOWN_METRICS",
+    "SAMPLERS",
+    "PRUNERS",
+    "LATENCY_ATTR",
+]
+
+# Metrics the training writes, with the better direction: all are errors or losses, lower is better.
+KNOWN_METRICS: dict[str, str] = {
+    f"{prefix}{name}": "minimize"
+    for prefix in ("val/", "")
+    for name in ("epe", "bp1", "bp2", "bp3", "d1", "rmse", "loss")
+}
+KNOWN_METRICS["train_loss"] = "minimize"
+
+SAMPLERS = ("tpe", "gp", "cmaes", "random")
+PRUNERS = ("hyperband", "successive_halving", "median", "none")
+DIRECTIONS = ("minimize", "maximize")
+LATENCY_ATTR = "latency_ms"
+DEFAULT_MAX_EPOCHS = 27
+
+
+def resolve_direction(settings: dict) -> str:
+    """`automl.direction` when given, else the known direction of `automl.metric`.
+
+    Args: settings: the spec's automl section. Returns: "minimize" or "maximize".
+    """
+    metric = settings.get("metric") or "val/epe"
+    direction = settings.get("direction")
+    if direction is not None:
+        if direction not in DIRECTIONS:
+            raise SpecError(f"automl.direction: {direction!r} is not allowed; use one of {', '.join(DIRECTIONS)}")
+        return direction
+    if metric in KNOWN_METRICS:
+        return KNOWN_METRICS[metric]
+    raise SpecError(
+        f"automl.metric: {metric!r} has no known direction; set automl.direction to minimize or "
+        f"maximize (directions are never guessed from the name; known metrics: {', '.join(sorted(KNOWN_METRICS))})"
+    )
+
+
+def _latency_constraint(budget_ms: float) -> Callable[[optuna.trial.FrozenTrial], list[float]]:
+    """Feasible (<= 0) when the trial's measured latency is within the budget; unmeasured is infeasible."""
+
+    def constraint(trial: optuna.trial.FrozenTrial) -> list[float]:
+        latency = trial.user_attrs.get(LATENCY_ATTR)
+        if latency is None:
+            return [1.0]
+        return [float(latency) - budget_ms]
+
+    return constraint
+
+
+def build_sampler(settings: dict) -> optuna.samplers.BaseSampler:
+    """The sampler named by `automl.sampler` (default tpe), seeded by `automl.seed`."""
+    name = str(settings.get("sampler") or "tpe").lower()
+    seed = settings.get("seed")
+    budget = settings.get("latency_budget_ms")
+    constraints = _latency_constraint(float(budget)) if budget is not None else None
+    n_startup = int(settings.get("n_startup_trials", 10))
+    if name == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=n_startup,
+            multivariate=True,
+            constant_liar=True,
+            constraints_func=constraints,
+        )
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup, constraints_func=constraints)
+    if name == "cmaes":
+        # Hyperband shows each bracket its own trials; CMA-ES must not learn from pruned ones.
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise SpecError(f"automl.sampler: {name!r} is not allowed; use one of {', '.join(SAMPLERS)}")
+
+
+def default_min_resource(max_epochs: int, reduction_factor: int = 3) -> int:
+    """First rung of the default Hyperband: max_epochs / reduction_factor**3, at least 1."""
+    return max(1, math.ceil(max_epochs / reduction_factor**3))
+
+
+def build_pruner(settings: dict) -> optuna.pruners.BasePruner:
+    """The pruner named by `automl.pruner` (default hyperband), sized to `automl.max_epochs`."""
+    name = str(settings.get("pruner") or "hyperband").lower()
+    max_epochs = int(settings.get("max_epochs") or DEFAULT_MAX_EPOCHS)
+    factor = int(settings.get("reduction_factor", 3))
+    min_resource = int(settings.get("min_epochs") or default_min_resource(max_epochs, factor))
+    bootstrap = int(settings.get("bootstrap_count", 0))
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=min_resource, max_resource=max_epochs, reduction_factor=factor, bootstrap_count=bootstrap
+        )
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=min_resource, reduction_factor=factor, bootstrap_count=bootstrap
+        )
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=min_resource - 1)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise SpecError(f"automl.pruner: {name!r} is not allowed; use one of {', '.join(PRUNERS)}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def build_storage(storage: str | None, settings: dict | None = None) -> optuna.storages.BaseStorage | None:
+    """None (in memory), a `.db` path (SQLite), a `.log` / `.journal` path (journal file) or a SQLAlchemy URL.
+
+    RDB storages get a heartbeat so a dead worker's trial is failed and retried
+    (`automl.heartbeat_interval`, `automl.grace_period`, `automl.max_retry`).
+    """
+    if storage is None or storage == "":
+        return None
+    settings = settings or {}
+    text = str(storage)
+    if text.endswith((".log", ".journal")) and "://" not in text:
+        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+        path = Path(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The open-lock works on network file systems and inside containers (no symlinks).
+        backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+        return optuna.storages.JournalStorage(backend)
+    if "://" not in text:
+        if not text.endswith(".db"):
+            raise SpecError(
+                f"automl.storage: {text!r} is not a storage; use a .db file (SQLite), a .log / "
+                ".journal file (journal) or a SQLAlchemy URL such as postgresql://user@host/db"
+            )
+        Path(text).parent.mkdir(parents=True, exist_ok=True)
+        text = f"sqlite:///{Path(text).resolve()}"
+    interval = int(settings.get("heartbeat_interval", 30))
+    grace = int(settings.get("grace_period", max(2 * interval, interval + 1)))
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
+        max_retry=int(settings.get("max_retry", 2)), inherit_intermediate_values=True
+    )
+    engine_kwargs = {"connect_args": {"connect_timeout": 5}} if text.startswith("postgres") else None
+    try:
+        return optuna.storages.RDBStorage(
+            text,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=interval,
+            grace_period=grace,
+            heartbeat_stale_trial_callback=retry,
+        )
+    except Exception as exc:  # sqlalchemy / driver errors: unreachable host, bad URL, missing driver
+        raise SpecError(f"automl.storage: cannot open {_redact(text)!r}: {_one_line(exc)}") from None
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before printing it."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def make_study(settings: dict, storage: Any = None, study_name: str | None = None) -> optuna.Study:
+    """Create or resume the study described by the spec's `automl` section.
+
+    Args:
+        settings: the `automl` section (sampler, pruner, metric, direction, seed, max_epochs,
+            storage, latency_budget_ms, ...). Unknown names are one-line SpecErrors.
+        storage: a storage path / URL / optuna storage; None falls back to `settings["storage"]`
+            and then to an in-memory study.
+        study_name: the study's name; None falls back to `settings["study_name"]`.
+    Returns: an optuna.Study whose direction, sampler and pruner follow the settings.
+    """
+    settings = dict(settings or {})
+    direction = resolve_direction(settings)
+    sampler = build_sampler(settings)
+    pruner = build_pruner(settings)
+    if storage is None:
+        storage = settings.get("storage")
+    if not isinstance(storage, optuna.storages.BaseStorage):
+        storage = build_storage(storage, settings)
+    study_name = study_name or settings.get("study_name")
+    if storage is not None and study_name:
+        _check_existing_direction(storage, study_name, direction)
+    return optuna.create_study(
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        study_name=study_name,
+        direction=direction,
+        load_if_exists=True,
+    )
+
+
+def _check_existing_direction(storage: optuna.storages.BaseStorage, name: str, direction: str) -> None:
+    """An existing study of the same name must have the same direction."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return
+    existing = [d.name.lower() for d in storage.get_study_directions(study_id)]
+    if existing != [direction]:
+        raise SpecError(
+            f"automl.study_name: study {name!r} already exists with direction {','.join(existing)}, "
+            f"not {direction}; use another study_name or the same direction"
+        )
