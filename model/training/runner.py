@@ -79,6 +79,7 @@ def trainer_options(spec: dict, out_dir: Path) -> dict:
         strategy = DDPStrategy(start_method="spawn", find_unused_parameters=False,
                                process_group_backend="gloo" if accelerator == "cpu" else "nccl")
     clip = float(train.get("clip_grad_norm") or 0.0)
+    has_val = bool(((spec.get("dataset") or {}).get("val_dataset") or {}).get("data_sources"))
     return {
         "accelerator": accelerator,
         "devices": devices,
@@ -87,6 +88,7 @@ def trainer_options(spec: dict, out_dir: Path) -> dict:
         "precision": PRECISIONS[precision],
         "max_epochs": int(train.get("num_epochs", 1)),
         "check_val_every_n_epoch": int(train.get("validation_interval", 1)),
+        "limit_val_batches": None if has_val else 0,
         "gradient_clip_val": clip if clip > 0 else None,
         "gradient_clip_algorithm": "norm",
         "log_every_n_steps": int(train.get("log_every_n_steps", 50)),

@@ -1,0 +1,87 @@
+"""Tiny training specs for the CPU tests of model/training (64 x 96 Synthetic, tiny network)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from model.config import NetworkConfig
+from model.spec import load_spec
+
+_NO_AUG = {"crop_size": [64, 96], "min_scale": 0.0, "max_scale": 0.0, "stretch_prob": 0.0,
+           "yjitter_prob": 0.0, "color_aug_prob": 0.0, "eraser_aug_prob": 0.0}
+
+
+def _synthetic(num: int, seed: int = 0) -> dict:
+    return {"dataset_name": "Synthetic", "num_samples": num, "seed": seed, "image_size": [64, 96]}
+
+
+def tiny_spec_dict(results_dir: Path, *, train_repeat: int = 1, val: bool = True) -> dict:
+    """A full train spec: tiny network, 2 Synthetic pairs (repeated `train_repeat` times), batch 2."""
+    model = NetworkConfig.tiny().to_dict()
+    model["stereo_backbone"]["edgenext_pretrained_path"] = None
+    return {
+        "results_dir": str(results_dir),
+        "model": model,
+        "dataset": {
+            "max_disparity": 64,
+            "train_dataset": {"data_sources": [_synthetic(2)] * train_repeat, "batch_size": 2, "workers": 0,
+                              "augmentation": dict(_NO_AUG)},
+            "val_dataset": {"data_sources": [_synthetic(2, seed=7)] if val else [], "batch_size": 1,
+                            "workers": 0},
+        },
+        "train": {"num_epochs": 3, "seed": 3, "log_every_n_steps": 1, "checkpoint_interval": 1,
+                  "automl_policy": "off", "optim": {"lr": 1e-3}},
+    }
+
+
+def write_spec(path: Path, spec: dict) -> Path:
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+def resolved(path: Path, overrides: list[str] = ()) -> dict:
+    """`load_spec(path, "train", overrides)`: the spec exactly as `depth_net train` sees it."""
+    return load_spec(path, "train", list(overrides))
+
+
+def step_losses(train_dir: Path) -> dict[int, float]:
+    """{global step: train loss} from every CSV log version of a training folder."""
+    out: dict[int, float] = {}
+    for path in sorted(Path(train_dir).glob("csv_logs/*/metrics.csv")):
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("train_loss_step"):
+                    out[int(row["step"])] = float(row["train_loss_step"])
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """2 shared cores: keep each test on one intra-op thread (and deterministic)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def make_spec(tmp_path):
+    """Factory: (name, overrides, train_repeat, val) -> (spec YAML path, resolved spec dict)."""
+
+    def make(name: str = "run", overrides: list[str] = (), train_repeat: int = 1, val: bool = True):
+        path = write_spec(tmp_path / f"{name}.yaml", tiny_spec_dict(tmp_path / name, train_repeat=train_repeat,
+                                                                     val=val))
+        return path, resolved(path, overrides)
+
+    return make
+
+
+@pytest.fixture
+def read_losses():
+    """`step_losses(train_dir)` as a fixture (conftest helpers are not importable in importlib mode)."""
+    return step_losses
