@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 
@@ -32,6 +32,7 @@ __all__ = [
     "SAMPLERS",
     "PRUNERS",
     "LATENCY_ATTR",
+    "record_latency",
 ]
 
 # Metrics the training writes, with the better direction: all are errors or losses, lower is better.
@@ -68,24 +69,22 @@ def resolve_direction(settings: dict) -> str:
     )
 
 
-def _latency_constraint(budget_ms: float) -> Callable[[optuna.trial.FrozenTrial], list[float]]:
-    """Feasible (<= 0) when the trial's measured latency is within the budget; unmeasured is infeasible."""
+def record_latency(trial: optuna.Trial, latency_ms: float) -> None:
+    """Record a trial's measured inference latency; over the study's budget makes it infeasible.
 
-    def constraint(trial: optuna.trial.FrozenTrial) -> list[float]:
-        latency = trial.user_attrs.get(LATENCY_ATTR)
-        if latency is None:
-            return [1.0]
-        return [float(latency) - budget_ms]
-
-    return constraint
+    The budget is `automl.latency_budget_ms`, kept by make_study in the study's user attrs, so
+    any objective only reports what it measured. Infeasible trials never become best_trial.
+    """
+    trial.set_user_attr(LATENCY_ATTR, float(latency_ms))
+    budget = trial.study.user_attrs.get("latency_budget_ms")
+    if budget is not None:
+        trial.set_constraint(LATENCY_ATTR, float(latency_ms) - float(budget))
 
 
 def build_sampler(settings: dict) -> optuna.samplers.BaseSampler:
     """The sampler named by `automl.sampler` (default tpe), seeded by `automl.seed`."""
     name = str(settings.get("sampler") or "tpe").lower()
     seed = settings.get("seed")
-    budget = settings.get("latency_budget_ms")
-    constraints = _latency_constraint(float(budget)) if budget is not None else None
     n_startup = int(settings.get("n_startup_trials", 10))
     if name == "tpe":
         return optuna.samplers.TPESampler(
@@ -93,10 +92,9 @@ def build_sampler(settings: dict) -> optuna.samplers.BaseSampler:
             n_startup_trials=n_startup,
             multivariate=True,
             constant_liar=True,
-            constraints_func=constraints,
         )
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup, constraints_func=constraints)
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup)
     if name == "cmaes":
         # Hyperband shows each bracket its own trials; CMA-ES must not learn from pruned ones.
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
@@ -212,7 +210,7 @@ def make_study(settings: dict, storage: Any = None, study_name: str | None = Non
     study_name = study_name or settings.get("study_name")
     if storage is not None and study_name:
         _check_existing_direction(storage, study_name, direction)
-    return optuna.create_study(
+    study = optuna.create_study(
         storage=storage,
         sampler=sampler,
         pruner=pruner,
@@ -220,6 +218,10 @@ def make_study(settings: dict, storage: Any = None, study_name: str | None = Non
         direction=direction,
         load_if_exists=True,
     )
+    budget = settings.get("latency_budget_ms")
+    if budget is not None and study.user_attrs.get("latency_budget_ms") != float(budget):
+        study.set_user_attr("latency_budget_ms", float(budget))
+    return study
 
 
 def _check_existing_direction(storage: optuna.storages.BaseStorage, name: str, direction: str) -> None:
