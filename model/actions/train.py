@@ -15,30 +15,31 @@ __all__ = ["run", "check"]
 
 
 def _policy(spec: dict):
-    """The resolver's decision, or None when the AutoML package is not in this build."""
+    """The resolver's decision (`automl.policy.resolve_policy`), or None when it is not in this build."""
     try:
         from automl.policy import resolve_policy
     except ModuleNotFoundError as exc:
         if exc.name in ("automl.policy", "automl"):
             return None
         raise
-    return resolve_policy(spec)
+    return resolve_policy(spec=spec)
 
 
-def _uses_automl(decision) -> bool:
-    """Whether a resolver decision routes through a study (`decision.use_automl` or `["use_automl"]`)."""
-    if isinstance(decision, dict):
-        return bool(decision.get("use_automl"))
-    return bool(getattr(decision, "use_automl", False))
-
-
-def _rule(decision) -> str:
-    rule = decision.get("rule") if isinstance(decision, dict) else getattr(decision, "rule", None)
-    return str(rule or "no rule given")
+def _study_runner():
+    """`automl.run_study(spec, status) -> dict`, or None while the study runner is not in this build."""
+    try:
+        import automl
+    except ModuleNotFoundError:
+        return None
+    return getattr(automl, "run_study", None)
 
 
 def check(spec: dict) -> None:
-    """Fail before anything is written when a named checkpoint does not exist."""
+    """Fail before anything is written: a named checkpoint that does not exist, or hardware
+    settings this machine cannot honour (GPU ids, fp16 without a GPU, multi-node environment)."""
+    from model.training.runner import check_hardware
+
+    check_hardware(spec)
     train = spec.get("train") or {}
     for key in ("pretrained_model_path", "resume_training_checkpoint_path"):
         value = train.get(key)
@@ -51,13 +52,17 @@ def run(spec: dict, status: StatusLogger) -> dict:
     decision = _policy(spec)
     if decision is None:
         status.write("RUNNING", "AutoML is not available in this build: training directly")
-    elif _uses_automl(decision):
-        from automl import run_study
-
-        status.write("RUNNING", f"AutoML policy routes this run through a study ({_rule(decision)})")
-        return run_study(spec, status)
     else:
-        status.write("RUNNING", f"training directly ({_rule(decision)})")
+        from automl.policy import record_decision
+
+        record_decision(decision, status)
+        if decision.policy == "automl":
+            run_study = _study_runner()
+            if run_study is not None:
+                return run_study(spec, status)
+            status.write("RUNNING", "the AutoML study runner is not in this build yet: training directly")
+        else:
+            status.write("RUNNING", "training directly")
     from model.training.runner import fit
 
     return fit(spec, status)

@@ -24,7 +24,7 @@ from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector
                                       read_checkpoint_index)
 from model.training.system import PRECISIONS, StereoSystem
 
-__all__ = ["fit", "trainer_options", "resume_checkpoint", "NAN_ENV"]
+__all__ = ["fit", "trainer_options", "check_hardware", "resume_checkpoint", "NAN_ENV"]
 
 #: fault injection for tests: the global step whose input batch is turned into NaN
 NAN_ENV = "DEPTH_NET_INJECT_NAN_AT_STEP"
@@ -48,12 +48,11 @@ def _devices(train: dict, cuda_count: int) -> tuple[str, int | list[int]]:
     return "gpu", num
 
 
-def trainer_options(spec: dict, out_dir: Path) -> dict:
-    """The `pl.Trainer` keyword arguments the spec's `train` section asks for.
+def check_hardware(spec: dict) -> tuple[str, int | list[int], int]:
+    """Validate `num_gpus` / `gpu_ids` / `num_nodes` / `precision` against this machine.
 
-    Args:
-        spec: the resolved spec.
-        out_dir: the training results folder (loggers write under it).
+    Returns:
+        (accelerator, devices, world size). Raises SpecError naming the key.
     """
     train = spec["train"]
     accelerator, devices = _devices(train, torch.cuda.device_count())
@@ -69,9 +68,23 @@ def trainer_options(spec: dict, out_dir: Path) -> dict:
         if missing:
             raise SpecError(f"train.num_nodes: {num_nodes} needs {', '.join(missing)} in the environment of "
                             "every node (and WORLD_SIZE = num_nodes * num_gpus)")
-    env_world = os.environ.get("WORLD_SIZE")
-    if env_world is not None and num_nodes > 1 and int(env_world) != world:
-        raise SpecError(f"train.num_nodes * num_gpus = {world} but WORLD_SIZE={env_world} in the environment")
+        env_world = os.environ.get("WORLD_SIZE")
+        if env_world is not None and int(env_world) != world:
+            raise SpecError(f"train.num_nodes * num_gpus = {world} but WORLD_SIZE={env_world} in the environment")
+    return accelerator, devices, world
+
+
+def trainer_options(spec: dict, out_dir: Path) -> dict:
+    """The `pl.Trainer` keyword arguments the spec's `train` section asks for.
+
+    Args:
+        spec: the resolved spec.
+        out_dir: the training results folder (loggers write under it).
+    """
+    train = spec["train"]
+    accelerator, devices, world = check_hardware(spec)
+    num_nodes = int(train.get("num_nodes", 1))
+    precision = train.get("precision", "fp32")
     strategy: str | DDPStrategy = "auto"
     if world > 1:
         # spawn: only this process writes status.json / experiment.yaml; the workers just train.

@@ -100,6 +100,7 @@ def test_nan_loss_fails_with_exit_1_and_keeps_checkpoint(make_spec, monkeypatch,
     events = read_status(out / "status.json")
     assert events[-1]["status"] == "FAILURE" and "step 2" in events[-1]["message"]
     assert not any(e["status"] == "SUCCESS" for e in events)
+    assert any(e["message"] == "training directly" for e in events)  # automl_policy: off
     assert sorted(p.name for p in out.glob("*.pth")) == [LATEST_NAME, "model_epoch_000_step_00001.pth",
                                                          "model_epoch_001_step_00002.pth"]
     assert not list(out.glob(".*tmp"))
