@@ -136,7 +136,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def build_storage(storage: str | None, settings: dict | None = None) -> optuna.storages.BaseStorage | None:
-    """None (in memory), a `.db` path (SQLite), a `.log` / `.journal` path (journal file) or a SQLAlchemy URL.
+    """None (in memory), a `.db` path (SQLite), `journal:<file>` or a `.log` / `.journal` path (journal
+    file, many processes on one host) or a SQLAlchemy URL (PostgreSQL for many machines).
 
     RDB storages get a heartbeat so a dead worker's trial is failed and retried
     (`automl.heartbeat_interval`, `automl.grace_period`, `automl.max_retry`).
@@ -145,6 +146,10 @@ def build_storage(storage: str | None, settings: dict | None = None) -> optuna.s
         return None
     settings = settings or {}
     text = str(storage)
+    if text.startswith("journal:"):
+        text = text[len("journal:"):]
+        if not text.endswith((".log", ".journal")):
+            text = text + ".log" if not Path(text).suffix else text
     if text.endswith((".log", ".journal")) and "://" not in text:
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 

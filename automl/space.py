@@ -1,0 +1,193 @@
+"""The search space: schemas/train.schema.json AutoML metadata + the spec's `automl` section.
+
+Searchable leaves carry `automl_enabled: true`, `minimum` / `maximum` (or `enum`) and
+`automl_scale` (log | linear); the root lists `automl_default_parameters` and
+`automl_disabled_parameters`. The spec narrows or widens ranges within the schema's bounds
+(`automl.parameters: {train.optim.lr: {min, max, log}}`), adds keys (`automl.include`) and
+drops them (`automl.exclude`). `model.*` keys are never searched: a width change would not
+load the fine-tuning checkpoint. Pure functions: values in, values out.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from model.errors import SpecError
+
+__all__ = [
+    "ParamSpec",
+    "build_space",
+    "searchable_leaves",
+    "load_train_schema",
+    "to_distributions",
+    "suggest_params",
+    "apply_params",
+    "describe_space",
+]
+
+REPO = Path(__file__).resolve().parents[1]
+_NEVER = ("model.",)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched key: float / int ranges (with log scale) or categorical choices."""
+
+    name: str
+    kind: str  # "float" | "int" | "categorical"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple | None = None
+
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        """The Optuna distribution of this parameter."""
+        if self.kind == "categorical":
+            return optuna.distributions.CategoricalDistribution(list(self.choices or ()))
+        if self.kind == "int":
+            return optuna.distributions.IntDistribution(int(self.low), int(self.high), log=self.log)
+        return optuna.distributions.FloatDistribution(float(self.low), float(self.high), log=self.log)
+
+
+def load_train_schema(repo_root: str | Path | None = None) -> dict:
+    """schemas/train.schema.json of this checkout (or of `repo_root`)."""
+    path = Path(repo_root or REPO) / "schemas" / "train.schema.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{path}: not found; AutoML is not runnable until it exists") from None
+
+
+def searchable_leaves(schema: dict) -> dict[str, dict]:
+    """{dotted key: schema leaf} of every `automl_enabled` leaf, minus the disabled and model.* ones."""
+    disabled = set(schema.get("automl_disabled_parameters", ()))
+    found: dict[str, dict] = {}
+
+    def walk(node: dict, path: str) -> None:
+        if node.get("automl_enabled") and path not in disabled and not path.startswith(_NEVER):
+            found[path] = node
+        for key, child in (node.get("properties") or {}).items():
+            if isinstance(child, dict):
+                walk(child, f"{path}.{key}" if path else key)
+
+    walk(schema, "")
+    return found
+
+
+def _base_spec(name: str, leaf: dict) -> ParamSpec:
+    """The schema's own range for a searchable leaf."""
+    if "enum" in leaf:
+        return ParamSpec(name, "categorical", choices=tuple(leaf["enum"]))
+    types = leaf.get("type")
+    types = types if isinstance(types, list) else [types]
+    kind = "int" if "integer" in types else "float"
+    if "minimum" not in leaf or "maximum" not in leaf:
+        raise SpecError(f"schemas/train.schema.json: {name} is automl_enabled but has no minimum/maximum")
+    log = leaf.get("automl_scale", "linear") == "log"
+    return ParamSpec(name, kind, low=leaf["minimum"], high=leaf["maximum"], log=log)
+
+
+def _override(base: ParamSpec, change: dict) -> ParamSpec:
+    """`automl.parameters.<key>` applied to the schema range; outside the schema is an error."""
+    where = f"automl.parameters.{base.name}"
+    if base.kind == "categorical":
+        if set(change) - {"choices"}:
+            raise SpecError(f"{where}: a categorical key takes only choices (from {list(base.choices)})")
+        choices = tuple(change.get("choices", base.choices))
+        bad = [c for c in choices if c not in base.choices]
+        if bad or not choices:
+            raise SpecError(f"{where}.choices: {bad or '[]'} not allowed; the schema allows {list(base.choices)}")
+        return ParamSpec(base.name, "categorical", choices=choices)
+    if "choices" in change:
+        raise SpecError(f"{where}: choices are for enum keys; use min / max for this {base.kind} key")
+    low, high = change.get("min", base.low), change.get("max", base.high)
+    log = bool(change.get("log", base.log))
+    if low < base.low or high > base.high:
+        raise SpecError(
+            f"{where}: range [{low}, {high}] is outside the schema bounds [{base.low}, {base.high}]; "
+            "choose min / max within them"
+        )
+    if low >= high:
+        raise SpecError(f"{where}: min {low} must be below max {high}")
+    if log and low <= 0:
+        raise SpecError(f"{where}: log scale needs min > 0, got {low}; set min > 0 or log: false")
+    if base.kind == "int":
+        low, high = int(low), int(high)
+    return ParamSpec(base.name, base.kind, low=low, high=high, log=log)
+
+
+def build_space(settings: dict, schema: dict) -> list[ParamSpec]:
+    """The searched parameters, in a stable order.
+
+    Args:
+        settings: the spec's `automl` section (parameters, include, exclude).
+        schema: the train schema (its AutoML metadata).
+    Returns: a list of ParamSpec. Raises SpecError naming the key for anything not searchable.
+    """
+    leaves = searchable_leaves(schema)
+    overrides: dict[str, dict] = dict(settings.get("parameters") or {})
+    names = list(schema.get("automl_default_parameters", ()))
+    names += [k for k in list(settings.get("include") or ()) + list(overrides) if k not in names]
+    excluded = set(settings.get("exclude") or ())
+    for key in list(excluded) + names:
+        _check_searchable(key, leaves)
+    space = []
+    for name in names:
+        if name in excluded:
+            continue
+        base = _base_spec(name, leaves[name])
+        space.append(_override(base, overrides[name]) if name in overrides else base)
+    return space
+
+
+def _check_searchable(key: str, leaves: dict[str, dict]) -> None:
+    if key in leaves:
+        return
+    if key.startswith(_NEVER):
+        raise SpecError(f"automl: {key} is never searched (architecture widths would not load the checkpoint)")
+    raise SpecError(f"automl: {key} is not searchable; searchable keys: {', '.join(sorted(leaves))}")
+
+
+def to_distributions(space: list[ParamSpec]) -> dict[str, optuna.distributions.BaseDistribution]:
+    """{name: Optuna distribution} for `study.ask(...)` / `trial._suggest`."""
+    return {p.name: p.distribution() for p in space}
+
+
+def suggest_params(trial: optuna.Trial, space: list[ParamSpec]) -> dict[str, Any]:
+    """Ask the trial for one value of every parameter."""
+    params: dict[str, Any] = {}
+    for p in space:
+        if p.kind == "categorical":
+            params[p.name] = trial.suggest_categorical(p.name, list(p.choices or ()))
+        elif p.kind == "int":
+            params[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log)
+        else:
+            params[p.name] = trial.suggest_float(p.name, float(p.low), float(p.high), log=p.log)
+    return params
+
+
+def apply_params(spec: dict, params: dict[str, Any]) -> dict:
+    """A deep copy of `spec` with every dotted key of `params` set."""
+    out = copy.deepcopy(spec)
+    for name, value in params.items():
+        node = out
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def describe_space(space: list[ParamSpec]) -> list[dict]:
+    """JSON-ready rows: name, type, low, high, log, choices."""
+    return [
+        {"name": p.name, "type": p.kind, "low": p.low, "high": p.high, "log": p.log,
+         "choices": list(p.choices) if p.choices else None}
+        for p in space
+    ]

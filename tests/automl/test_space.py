@@ -1,0 +1,119 @@
+"""The search space from the real train schema's AutoML metadata and the spec's automl section."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from automl.space import (
+    apply_params,
+    build_space,
+    describe_space,
+    load_train_schema,
+    searchable_leaves,
+    suggest_params,
+    to_distributions,
+)
+from model.errors import SpecError
+
+SCHEMA = load_train_schema()
+
+
+def _by_name(settings: dict) -> dict:
+    return {p.name: p for p in build_space(settings, SCHEMA)}
+
+
+def test_defaults_come_from_the_schema_metadata() -> None:
+    space = _by_name({})
+    assert list(space) == SCHEMA["automl_default_parameters"]
+    assert set(space) == {"train.optim.lr", "train.optim.lr_decay", "train.optim.weight_decay", "train.optim.warmup_steps"}
+    lr_leaf = SCHEMA["properties"]["train"]["properties"]["optim"]["properties"]["lr"]
+    assert (space["train.optim.lr"].low, space["train.optim.lr"].high) == (lr_leaf["minimum"], lr_leaf["maximum"])
+
+
+def test_learning_rate_and_decay_are_log_scale() -> None:
+    dists = to_distributions(build_space({}, SCHEMA))
+    assert isinstance(dists["train.optim.lr"], optuna.distributions.FloatDistribution)
+    assert dists["train.optim.lr"].log and dists["train.optim.lr_decay"].log
+    assert isinstance(dists["train.optim.warmup_steps"], optuna.distributions.IntDistribution)
+
+
+def test_no_model_key_is_searchable() -> None:
+    leaves = searchable_leaves(SCHEMA)
+    assert leaves and not [k for k in leaves if k.startswith("model.")]
+    with pytest.raises(SpecError, match="model.gru_hidden is never searched"):
+        build_space({"include": ["model.gru_hidden"]}, SCHEMA)
+
+
+def test_narrow_widen_within_bounds_include_exclude() -> None:
+    space = _by_name(
+        {
+            "parameters": {"train.optim.lr": {"min": 1e-5, "max": 1e-3}},
+            "include": ["train.optim.optimizer"],
+            "exclude": ["train.optim.warmup_steps"],
+        }
+    )
+    assert (space["train.optim.lr"].low, space["train.optim.lr"].high, space["train.optim.lr"].log) == (1e-5, 1e-3, True)
+    assert space["train.optim.optimizer"].choices == ("AdamW", "SGD")
+    assert "train.optim.warmup_steps" not in space
+
+
+def test_parameters_key_is_included_and_choices_narrowed() -> None:
+    space = _by_name({"parameters": {"train.optim.lr_scheduler": {"choices": ["StepLR", "CosineAnnealingLR"]}}})
+    assert space["train.optim.lr_scheduler"].choices == ("StepLR", "CosineAnnealingLR")
+
+
+def test_range_outside_schema_is_one_line_error() -> None:
+    with pytest.raises(SpecError) as info:
+        build_space({"parameters": {"train.optim.lr": {"min": 1e-9, "max": 0.5}}}, SCHEMA)
+    msg = str(info.value)
+    assert "automl.parameters.train.optim.lr" in msg and "[1e-09, 0.5]" in msg and "outside the schema bounds" in msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize(
+    "settings, match",
+    [
+        ({"include": ["train.num_epochs"]}, "train.num_epochs is not searchable"),
+        ({"parameters": {"train.optim.lr": {"min": 1e-3, "max": 1e-4}}}, "must be below max"),
+        ({"parameters": {"train.optim.min_lr": {"min": 0.0, "max": 1e-4, "log": True}}}, "log scale needs min > 0"),
+        ({"parameters": {"train.optim.optimizer": {"choices": ["Adam"]}}}, "not allowed; the schema allows"),
+        ({"exclude": ["train.bogus"]}, "train.bogus is not searchable"),
+    ],
+)
+def test_bad_overrides(settings: dict, match: str) -> None:
+    with pytest.raises(SpecError, match=match):
+        build_space(settings, SCHEMA)
+
+
+def test_small_schema_dict() -> None:
+    schema = {
+        "automl_default_parameters": ["a.x"],
+        "automl_disabled_parameters": ["a.z"],
+        "properties": {
+            "a": {
+                "type": "object",
+                "properties": {
+                    "x": {"type": "integer", "minimum": 1, "maximum": 8, "automl_enabled": True},
+                    "y": {"type": "number", "minimum": 0.1, "maximum": 1.0, "automl_enabled": True, "automl_scale": "log"},
+                    "z": {"type": "number", "minimum": 0, "maximum": 1, "automl_enabled": True},
+                },
+            }
+        },
+    }
+    assert set(searchable_leaves(schema)) == {"a.x", "a.y"}
+    space = build_space({"include": ["a.y"]}, schema)
+    assert [(p.name, p.kind, p.log) for p in space] == [("a.x", "int", False), ("a.y", "float", True)]
+
+
+def test_suggest_and_apply_params() -> None:
+    space = build_space({"include": ["train.optim.optimizer"]}, SCHEMA)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    params = suggest_params(trial, space)
+    spec = {"train": {"optim": {"lr": 1.0, "optimizer": "AdamW"}, "num_epochs": 3}}
+    out = apply_params(spec, params)
+    assert out["train"]["optim"]["lr"] == params["train.optim.lr"] and 1e-6 <= params["train.optim.lr"] <= 1e-2
+    assert out["train"]["num_epochs"] == 3 and spec["train"]["optim"]["lr"] == 1.0  # input left alone
+    rows = describe_space(space)
+    assert {r["name"] for r in rows} == set(params) and rows[0]["log"] is True
