@@ -101,7 +101,15 @@ def _reconstructor(cls: Any, base: Any, state: Any = None) -> Any:
     return cls.__new__(cls)
 
 
+def _encode(text: str, encoding: str = "utf-8") -> bytes:
+    """Protocol-2 pickles store bytes as _codecs.encode(str, 'latin1'); only text codecs allowed."""
+    if encoding.lower().replace("-", "").replace("_", "") not in ("latin1", "utf8", "ascii"):
+        raise CheckpointError(f"refusing to unpickle _codecs.encode with codec {encoding!r}")
+    return text.encode(encoding)
+
+
 _TORCH_FUNCS = {
+    ("_codecs", "encode"): _encode,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
