@@ -118,7 +118,9 @@ def gen_trt_engine_section() -> dict:
                                              + ("" if default else "; null takes the ONNX size") + ".",
                                              1, nullable=default is None)
     trt = {"data_type": enum("FP16", ["FP32", "FP16"], "Engine precision (FP16 recommended)."),
-           "workspace_size": integer(4096, "Builder workspace in MiB.", 64)}
+           "workspace_size": number(4, "Builder workspace memory limit in GiB (e.g. 4; TAO specs gave MiB: "
+                                    "divide by 1024).", 0.0, 256, exclusiveMinimum=0.0,
+                                    x_allowed="a number of GiB in (0, 256] (4096 MiB = 4 GiB)")}
     trt.update(dims)
     return section("TensorRT engine building.", {
         "results_dir": path(_RESULTS),

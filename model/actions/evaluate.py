@@ -13,6 +13,7 @@ from pathlib import Path
 
 from model.data.io import write_png, write_pfm
 from model.errors import DataError
+from model.deploy.drift import make_drift_tracker
 from model.evaluation.evaluator import build_split_dataset, evaluate_dataset, preflight
 from model.evaluation.metrics import METRIC_NAMES
 from model.evaluation.predictor import input_hw, load_network, make_predictor
@@ -30,11 +31,10 @@ def check_model_source(spec: dict, action: str) -> None:
     """
     section = spec[action]
     input_hw(section, action)
-    if section.get("onnx_file") or section.get("trt_engine"):
-        key = "onnx_file" if section.get("onnx_file") else "trt_engine"
-        if not Path(section[key]).is_file():
-            raise DataError(f"{action}.{key}: {section[key]}: file not found")
-        return
+    from model.deploy import deploy_source  # resolves a results folder to its file (and says which)
+
+    if deploy_source(spec, action) and not section.get("checkpoint"):
+        return  # a checkpoint next to an engine asks for the drift report: check it too
     _, cfg = load_network(spec, action)
     spec["model"] = cfg.to_dict()
 
@@ -67,10 +67,14 @@ def run(spec: dict, status: StatusLogger) -> dict:
     split_cfg = spec["dataset"][source.split(".")[1]]
     out_dir = results_dir_for(spec, "evaluate")
     predictor = make_predictor(spec, "evaluate")
+    deploy = bool(section.get("onnx_file") or section.get("trt_engine"))
+    drift = make_drift_tracker(spec, "evaluate", predictor) if deploy else None
     status.write("RUNNING", f"evaluating {len(dataset)} images of {source}")
     outputs: list[str] = []
 
     def on_sample(sample: dict, pred, row: dict) -> None:
+        if drift is not None:
+            drift.update(sample, pred, row)
         disp = pred[0].numpy()
         if section["vis"]:
             valid = sample["valid"][0].numpy() > 0.5
@@ -95,4 +99,9 @@ def run(spec: dict, status: StatusLogger) -> dict:
     status.write("RUNNING", f"{summary['num_images']} images scored ({summary['num_skipped']} without GT): {text}",
                  num_images=summary["num_images"], num_skipped=summary["num_skipped"])
     print(f"evaluate ({source}, {summary['num_images']} images): {text}")
-    return {"kpi": {f"val/{m}": summary[m] for m in METRIC_NAMES}, "outputs": outputs}
+    kpi = {(m if deploy else f"val/{m}"): summary[m] for m in METRIC_NAMES}  # deploy kpi: no val/ prefix
+    if drift is not None:
+        outputs.append(str(drift.write(out_dir)))
+        drift.print_table()
+        kpi.update(drift.kpi())
+    return {"kpi": kpi, "outputs": outputs}

@@ -47,9 +47,12 @@ def _checkpoint_path(spec: dict, action: str) -> Path:
     if not path:
         raise CheckpointError(f"{action}.checkpoint: required; set it to a .pth file "
                               f"(e.g. {action}.checkpoint=runs/exp/train/dn_model_latest.pth)")
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{action}.checkpoint: {path}: file not found")
+    from model.deploy.parent import resolve_model_file  # a results folder names its checkpoint
+
+    p, note = resolve_model_file(path, "checkpoint", action)
+    if note:
+        print(note)
+        spec[action]["checkpoint"] = str(p)
     return p
 
 

@@ -1,0 +1,99 @@
+"""Running an exported ONNX model with ONNX Runtime.
+
+The CPU provider is always there; CUDA and TensorRT execution providers are used
+first when the installed onnxruntime has them. The runner is shape-agnostic: it
+runs whatever batch / size it is given; `DeployPredictor` fits inputs to it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from model.errors import DataError
+
+__all__ = ["OnnxRunner", "onnx_input_shape", "read_onnx_metadata", "ort_providers"]
+
+_PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def ort_providers(available: Sequence[str] | None = None, cpu_only: bool = False) -> list[str]:
+    """The execution providers to ask for, best first (TensorRT, CUDA, CPU), among those installed."""
+    if available is None:
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+    if cpu_only:
+        return ["CPUExecutionProvider"]
+    return [p for p in _PREFERRED if p in available] or ["CPUExecutionProvider"]
+
+
+def _load_graph(path: Path, where: str):
+    import onnx
+
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # onnx raises DecodeError / OSError / ValueError
+        raise DataError(f"{where}: {path}: not a readable ONNX file ({type(err).__name__})") from None
+
+
+def onnx_input_shape(path: str | Path, where: str = "onnx_file") -> list[int | None]:
+    """The first input's shape, None for a dynamic (named or unset) axis."""
+    graph = _load_graph(Path(path), where).graph
+    if not graph.input:
+        raise DataError(f"{where}: {path}: the ONNX graph has no inputs")
+    dims = graph.input[0].type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+
+
+def read_onnx_metadata(path: str | Path, where: str = "onnx_file") -> dict:
+    """The `depth_net` metadata written by export (valid_iters, sizes, model config), {} if absent."""
+    props = {p.key: p.value for p in _load_graph(Path(path), where).metadata_props}
+    try:
+        return json.loads(props.get("depth_net", "{}"))
+    except json.JSONDecodeError:
+        return {}
+
+
+class OnnxRunner:
+    """An ONNX Runtime session over `left_image`, `right_image` -> `disparity`.
+
+    Args:
+        path: the .onnx file.
+        cpu_only: use only the CPU provider (parity checks, benchmarks).
+        threads: intra-op threads (None: ONNX Runtime's default).
+    Attributes:
+        shape: input shape [B, 3, H, W], None where dynamic; providers: those the session uses.
+    """
+
+    def __init__(self, path: str | Path, cpu_only: bool = False, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.shape = onnx_input_shape(self.path)
+        self.metadata = read_onnx_metadata(self.path)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: the TRT / CUDA providers are chatty
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=ort_providers(cpu_only=cpu_only))
+        except Exception as err:  # onnxruntime raises its own Fail / InvalidGraph types
+            raise DataError(f"onnx_file: {self.path}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})"[:500]) \
+                from None
+        names = [i.name for i in self.session.get_inputs()]
+        if names[:2] != ["left_image", "right_image"]:
+            raise DataError(f"onnx_file: {self.path}: inputs are {names}; expected left_image, right_image "
+                            f"(a depth_net export)")
+        self.providers = self.session.get_providers()
+
+    def __call__(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """[B,3,H,W] float32 pair (sizes the model accepts) -> disparity [B,1,H,W] float32 CPU tensor."""
+        feeds = {"left_image": left.detach().float().cpu().contiguous().numpy(),
+                 "right_image": right.detach().float().cpu().contiguous().numpy()}
+        (disp,) = self.session.run(["disparity"], feeds)
+        return torch.from_numpy(np.ascontiguousarray(disp))
