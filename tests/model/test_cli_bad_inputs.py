@@ -258,3 +258,9 @@ def test_inference_that_would_write_nothing(tmp_path, capfd):
 def test_help_exits_zero(argv, capfd):
     assert main(argv) == 0
     assert "depth_net" in capfd.readouterr().out
+
+
+def test_corrupt_checkpoint(tmp_path, capfd):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    _check_bad(tmp_path, capfd, _evaluate(tmp_path, SYNTH, f"evaluate.checkpoint={bad}"), "bad.pth")
