@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Checkpoint
 
 from model.status import StatusLogger
 
@@ -40,13 +41,14 @@ def epoch_kpi(trainer: pl.Trainer) -> dict[str, float]:
     return kpi
 
 
-class CheckpointWriter(pl.Callback):
+class CheckpointWriter(Checkpoint):
     """Writes `model_epoch_*_step_*.pth` and a copy `dn_model_latest.pth` every `interval` epochs.
 
-    The last epoch always gets a checkpoint.
+    The last epoch (and an epoch after which the trainer stops early) always gets a checkpoint.
 
-    Each file is written under a temporary name and renamed, so a crash (or a NaN stop) never
-    leaves a torn checkpoint; the previous files stay as they were.
+    A Lightning `Checkpoint` callback, so it runs after every other callback (a Timer or an
+    early stop has decided by then). Each file is written under a temporary name and renamed,
+    so a crash (or a NaN stop) never leaves a torn checkpoint; the previous files stay intact.
 
     Args:
         out_dir: the training results folder.
@@ -67,7 +69,8 @@ class CheckpointWriter(pl.Callback):
             return
         epoch, step = trainer.current_epoch, trainer.global_step
         last_epoch = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
-        if (epoch + 1) % self.interval and not last_epoch:
+        # trainer.should_stop: a time limit or early stop ends the run here; keep its final state
+        if (epoch + 1) % self.interval and not last_epoch and not trainer.should_stop:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         named = self.out_dir / checkpoint_name(epoch, step)

@@ -21,7 +21,7 @@ def test_precision_and_basic_options(make_spec, tmp_path, precision, expect):
     assert opts["gradient_clip_val"] is None and opts["gradient_clip_algorithm"] == "norm"
     assert opts["max_epochs"] == 7 and opts["check_val_every_n_epoch"] == 2
     assert opts["accelerator"] == "cpu" and opts["devices"] == 1 and opts["strategy"] == "auto"
-    assert opts["enable_checkpointing"] is False
+    assert opts["enable_checkpointing"] is True
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU mapping")
