@@ -153,7 +153,8 @@ class StereoDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "setup() first"
-        n = len(self.train_set)
+        world = self.trainer.world_size if self._distributed() else 1
+        n = -(-len(self.train_set) // world)  # samples per rank
         batch = int((self.dataset_spec.get("train_dataset") or {}).get("batch_size", 1))
         generator = torch.Generator()
         if self._distributed():

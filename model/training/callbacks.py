@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Checkpoint
+from pytorch_lightning.callbacks import Checkpoint, RichProgressBar
 
 from model.status import StatusLogger
 
-__all__ = ["CheckpointWriter", "StatusReporter", "NanInjector", "LATEST_NAME", "checkpoint_name",
-           "epoch_kpi", "read_checkpoint_index"]
+__all__ = ["CheckpointWriter", "StatusReporter", "NanInjector", "RunProgressBar", "LATEST_NAME",
+           "checkpoint_name", "epoch_kpi", "read_checkpoint_index"]
 
 LATEST_NAME = "dn_model_latest.pth"
 INDEX_NAME = "checkpoints.json"
@@ -152,6 +152,29 @@ class StatusReporter(pl.Callback):
         )
 
 
+class RunProgressBar(RichProgressBar):
+    """Rich progress bar showing the loss and the ETA of the whole run (not just the epoch)."""
+
+    def __init__(self) -> None:
+        super().__init__(leave=True)
+        self._run_start: float | None = None
+        self._first_step = 0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._run_start, self._first_step = time.monotonic(), trainer.global_step
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        done = trainer.global_step - self._first_step
+        total = trainer.estimated_stepping_batches
+        if self._run_start is not None and done > 0 and math.isfinite(total):
+            per_step = (time.monotonic() - self._run_start) / done
+            items["eta"] = _hms(per_step * max(0, total - trainer.global_step))
+        return items
+
+
 class NanInjector(pl.Callback):
     """Fault injection for tests: the loss of optimizer step `step` becomes NaN before backward.
 
@@ -165,4 +188,4 @@ class NanInjector(pl.Callback):
 
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss) -> None:
         if trainer.global_step == self.step:
-            loss.mul_(float("nan"))  # in place: the system's detached copy shares the storage
+            loss.mul_(float("nan"))  # in place: the tensor Lightning back-propagates

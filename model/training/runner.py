@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.strategies import DDPStrategy
 
@@ -20,8 +19,8 @@ from model import errors
 from model.data.datamodule import StereoDataModule
 from model.errors import CheckpointError, RunFailed, SpecError
 from model.status import StatusLogger, results_dir_for
-from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector, StatusReporter, epoch_kpi,
-                                      read_checkpoint_index)
+from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector, RunProgressBar, StatusReporter,
+                                      epoch_kpi, read_checkpoint_index)
 from model.training.system import PRECISIONS, StereoSystem
 
 __all__ = ["fit", "trainer_options", "check_hardware", "resume_checkpoint", "NAN_ENV"]
@@ -185,7 +184,7 @@ def fit(spec: dict, status: StatusLogger, callbacks=()) -> dict:
         extra.append(NanInjector(int(os.environ[NAN_ENV])))
     trainer = pl.Trainer(
         callbacks=[CheckpointWriter(out_dir, int(train.get("checkpoint_interval", 1))), StatusReporter(status),
-                   RichProgressBar(leave=True), *extra],
+                   RunProgressBar(), *extra],
         **options,
     )
     with warnings.catch_warnings():

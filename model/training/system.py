@@ -82,7 +82,7 @@ class StereoSystem(pl.LightningModule):
         bad_grad = False
         if self.check_gradients:  # fp16 overflows are the GradScaler's business, not a failure
             grads = [p.grad for p in self.parameters() if p.grad is not None]
-            bad_grad = bool(grads) and not bool(torch.isfinite(torch.stack([g.norm() for g in grads])).all())
+            bad_grad = bool(grads) and not bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
         failed = self.trainer.strategy.reduce_boolean_decision(bad_loss or bad_grad, all=False)
         if failed:
             what = (f"non-finite loss ({float(loss)})" if bad_loss else "non-finite gradient" if bad_grad

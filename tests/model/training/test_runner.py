@@ -65,6 +65,10 @@ def test_checkpoints_status_and_kpi(straight_run):
         assert {"train_loss", "val/loss", "val/epe", "val/bp1"} <= set(event["kpi"])
     assert epochs[-1]["step"] == 3 and epochs[-1]["eta"] == "0:00:00"
     assert list((out / "tb_logs").rglob("events.out.tfevents*"))
+    # the same command once more: nothing left to train, the stored kpi comes back, no new step
+    again = _fit(spec)
+    assert again["kpi"] == pytest.approx(result["kpi"])
+    assert torch.load(out / LATEST_NAME, map_location="cpu", weights_only=True)["global_step"] == 3
 
 
 def test_resume_continues_the_same_curve(straight_run, make_spec, read_losses, tmp_path):
