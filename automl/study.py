@@ -33,6 +33,7 @@ __all__ = [
     "PRUNERS",
     "LATENCY_ATTR",
     "record_latency",
+    "retry_trial",
 ]
 
 # Metrics the training writes, with the better direction: all are errors or losses, lower is better.
@@ -48,6 +49,7 @@ PRUNERS = ("hyperband", "successive_halving", "median", "none")
 DIRECTIONS = ("minimize", "maximize")
 LATENCY_ATTR = "latency_ms"
 DEFAULT_MAX_EPOCHS = 27
+MAX_RETRY = 2
 
 
 def resolve_direction(settings: dict) -> str:
@@ -146,14 +148,11 @@ def build_storage(storage: str | None, settings: dict | None = None) -> optuna.s
         return None
     settings = settings or {}
     text = str(storage)
-    if text.startswith("journal:"):
-        text = text[len("journal:"):]
-        if not text.endswith((".log", ".journal")):
-            text = text + ".log" if not Path(text).suffix else text
-    if text.endswith((".log", ".journal")) and "://" not in text:
+    journal = text.startswith("journal:")
+    if journal or (text.endswith((".log", ".journal")) and "://" not in text):
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
-        path = Path(text)
+        path = Path(text[len("journal:"):] if journal else text)
         path.parent.mkdir(parents=True, exist_ok=True)
         # The open-lock works on network file systems and inside containers (no symlinks).
         backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
@@ -166,11 +165,8 @@ def build_storage(storage: str | None, settings: dict | None = None) -> optuna.s
             )
         Path(text).parent.mkdir(parents=True, exist_ok=True)
         text = f"sqlite:///{Path(text).resolve()}"
-    interval = int(settings.get("heartbeat_interval", 30))
-    grace = int(settings.get("grace_period", max(2 * interval, interval + 1)))
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
-        max_retry=int(settings.get("max_retry", 2)), inherit_intermediate_values=True
-    )
+    interval = int(settings.get("heartbeat_interval") or 30)
+    grace = int(settings.get("grace_period") or max(2 * interval, interval + 1))
     engine_kwargs = {"connect_args": {"connect_timeout": 5}} if text.startswith("postgres") else None
     try:
         return optuna.storages.RDBStorage(
@@ -178,10 +174,35 @@ def build_storage(storage: str | None, settings: dict | None = None) -> optuna.s
             engine_kwargs=engine_kwargs,
             heartbeat_interval=interval,
             grace_period=grace,
-            heartbeat_stale_trial_callback=retry,
+            heartbeat_stale_trial_callback=retry_trial,
         )
     except Exception as exc:  # sqlalchemy / driver errors: unreachable host, bad URL, missing driver
         raise SpecError(f"automl.storage: cannot open {_redact(text)!r}: {_one_line(exc)}") from None
+
+
+def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retry: int = MAX_RETRY) -> int | None:
+    """Queue a failed trial again (same params, its curve so far); returns the new trial's number.
+
+    Used as the heartbeat callback of RDB storages and by the worker's own dead-process check.
+    The queued trial carries `retry_history` so the objective can resume from the last
+    checkpoint of the trial it retries. The dead worker's identity is not copied.
+    """
+    history = list(trial.system_attrs.get("retry_history", [])) + [trial.number]
+    if len(history) > max_retry:
+        return None
+    system_attrs = {**trial.system_attrs, "failed_trial": history[0], "retry_history": history}
+    user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("worker", "fail_reason")}
+    study.add_trial(
+        optuna.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=user_attrs,
+            system_attrs=system_attrs,
+            intermediate_values=trial.intermediate_values,
+        )
+    )
+    return max(t.number for t in study.get_trials(deepcopy=False))
 
 
 def _redact(url: str) -> str:

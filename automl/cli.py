@@ -1,0 +1,199 @@
+"""`depth_net automl <run|worker|status|best|plot|dashboard|plan>`.
+
+`model/cli.py` hands the argv after `automl` to `main(argv)` and is the error boundary:
+a DepthNetError raised here becomes one line on stderr and exit code 2 (bad input) or 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+import yaml
+
+from model.errors import SpecError
+
+__all__ = ["main", "COMMANDS"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one-line SpecErrors (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise SpecError(f"{self.prog}: {message}; see `{self.prog} --help`")
+
+
+def _load(args: argparse.Namespace) -> dict:
+    from model.spec import load_spec
+
+    return load_spec(args.experiment, "automl", args.overrides)
+
+
+def _study_from_args(args: argparse.Namespace):
+    """The study named by --storage/--study, or by the spec (-e)."""
+    from automl.study import build_storage, make_study
+
+    if args.storage:
+        import optuna
+
+        storage = build_storage(args.storage, {})
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        name = args.study or (names[0] if len(names) == 1 else None)
+        if name not in names:
+            raise SpecError(f"--study: {name!r} not in {args.storage}; studies there: {', '.join(names) or 'none'}")
+        return optuna.load_study(study_name=name, storage=storage)
+    if not args.experiment:
+        raise SpecError("depth_net automl: give -e SPEC.yaml or --storage URL [--study NAME]")
+    from automl.run import study_context
+
+    ctx = study_context(_load(args))
+    if ctx.storage.endswith(".db") and not Path(ctx.storage).is_file():
+        raise SpecError(f"automl: no study yet at {ctx.storage}; start it with `depth_net automl run -e SPEC`")
+    return make_study(ctx.settings, storage=ctx.storage, study_name=ctx.name)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from automl.run import run_study, study_context
+    from model.status import StatusLogger
+
+    spec = _load(args)
+    ctx = study_context(spec)
+    ctx.study_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.study_dir / "experiment.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    status = StatusLogger(ctx.study_dir / "status.json")
+    status.write("STARTED", f"depth_net automl run: study {ctx.name}")
+    try:
+        result = run_study(spec, status)
+    except BaseException as exc:
+        status.write("FAILURE", str(exc).splitlines()[0] if str(exc) else type(exc).__name__, verbosity="ERROR")
+        raise
+    status.write("SUCCESS", "depth_net automl run finished", kpi=result.get("kpi"))
+    print("Execution status: PASS")
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from automl.objective import StereoObjective
+    from automl.space import build_space, load_train_schema
+    from automl.workers import open_worker_study, run_worker
+
+    if not args.storage or not args.study:
+        raise SpecError("depth_net automl worker: --storage URL and --study NAME are required")
+    study, spec, study_dir = open_worker_study(args.storage, args.study)
+    settings = spec["automl"]
+    objective = StereoObjective(spec, study_dir, build_space(settings, load_train_schema()))
+    ran = run_worker(study, objective, int(settings.get("n_trials") or 20), args.deadline)
+    print(f"worker finished after {ran} trial(s)")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from automl.report import status_table, trial_rows
+
+    study = _study_from_args(args)
+    if args.json:
+        print(json.dumps(trial_rows(study), default=str))
+    else:
+        Console(width=160).print(status_table(study))
+    return 0
+
+
+def _cmd_best(args: argparse.Namespace) -> int:
+    from automl.report import best_summary
+
+    study = _study_from_args(args)
+    try:
+        best = best_summary(study)
+    except ValueError:
+        raise SpecError(f"automl best: study {study.study_name!r} has no completed (feasible) trial yet") from None
+    if args.json:
+        print(json.dumps(best, default=str))
+    else:
+        print(f"best trial {best['trial']}: value {best['value']:.6g}")
+        for key, value in best["params"].items():
+            print(f"  {key}: {value}")
+        print(f"checkpoint: {best['checkpoint']}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from automl.report import write_plots
+
+    study = _study_from_args(args)
+    out = Path(args.out) if args.out else Path(study.user_attrs.get("study_dir", ".")) / "plots"
+    for path in write_plots(study, out):
+        print(path)
+    return 0
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from automl.report import serve_dashboard
+    from automl.run import study_context
+
+    storage = args.storage or study_context(_load(args)).storage
+    serve_dashboard(storage, host=args.host, port=args.port)
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from automl.report import make_plan
+
+    plan = make_plan(_load(args), request=args.request, explicit=args.automl_policy)
+    if args.json:
+        print(json.dumps(plan))
+        return 0
+    print(f"policy: {plan['policy']}  ({plan['rule']})")
+    if plan["policy"] == "automl":
+        print(f"study {plan['study']} in {plan['study_dir']}, storage {plan['storage']}")
+        print(f"sampler {plan['sampler']}, pruner {plan['pruner']}, {plan['direction']} {plan['metric']}")
+        for row in plan["search_space"]:
+            rng = row["choices"] if row["choices"] else f"[{row['low']}, {row['high']}]{' log' if row['log'] else ''}"
+            print(f"  {row['name']}: {rng}")
+        print(f"budget {plan['budget']}, workers {plan['workers']}, estimate {plan['estimate']}")
+    return 0
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+    "run": (_cmd_run, "create or resume the study of -e SPEC and run its workers, then hand off the best"),
+    "worker": (_cmd_worker, "join a study from any machine: --storage URL --study NAME"),
+    "status": (_cmd_status, "table of trials: state, params, metric per epoch, duration, best"),
+    "best": (_cmd_best, "best params, metric and checkpoint"),
+    "plot": (_cmd_plot, "history, importance and learning-curve plots (PNG + HTML)"),
+    "dashboard": (_cmd_dashboard, "optuna-dashboard on the study's storage"),
+    "plan": (_cmd_plan, "what `depth_net train` would do, without training"),
+}
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="depth_net automl", description="Hyperparameter search over depth_net training (Optuna).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (_, summary) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        p.add_argument("-e", "--experiment", help="spec YAML")
+        p.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
+        p.add_argument("--storage", help="storage URL / file (instead of -e)")
+        p.add_argument("--study", help="study name")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        if name == "worker":
+            p.add_argument("--deadline", type=float, default=None, help="stop starting trials after this UNIX time")
+        if name == "plan":
+            p.add_argument("--request", default=None, help="the user's request text")
+            p.add_argument("--automl-policy", choices=("auto", "on", "off"), default=None)
+        if name == "plot":
+            p.add_argument("--out", default=None, help="folder for the pictures (default <study_dir>/plots)")
+        if name == "dashboard":
+            p.add_argument("--host", default="127.0.0.1")
+            p.add_argument("--port", type=int, default=8080)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one automl subcommand; returns its exit code (errors propagate to model.cli.main)."""
+    args = _parser().parse_args(list(argv or []))
+    if args.command in ("run", "plan") and not args.experiment:
+        raise SpecError(f"depth_net automl {args.command}: -e SPEC.yaml is required")
+    return COMMANDS[args.command][0](args)

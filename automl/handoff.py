@@ -1,0 +1,149 @@
+"""Around the study: a baseline evaluation before it, the best trial handed on after it.
+
+Before: the starting checkpoint (`train.pretrained_model_path`) is evaluated on the validation
+data into `<study_dir>/baseline/`. After: the best trial's checkpoint and spec are copied to
+`<study_dir>/best/`, evaluated on the same data (kpi next to the baseline in
+`<study_dir>/summary.json`) and, when `automl.handoff` asks, exported to ONNX and built into
+a TensorRT engine by the export / gen_trt_engine actions - the same `run(spec, status)`
+functions `depth_net` calls.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import shutil
+from pathlib import Path
+
+import optuna
+import yaml
+
+from model.errors import DepthNetError, RunFailed
+from model.status import StatusLogger
+
+__all__ = ["evaluate_checkpoint", "baseline", "hand_off", "BEST_CHECKPOINT"]
+
+BEST_CHECKPOINT = "dn_model_best.pth"
+
+
+def _run_action(name: str, spec: dict, out_dir: Path) -> dict:
+    """One action (check, run) with its own experiment.yaml and status.json in `out_dir`."""
+    module = importlib.import_module(f"model.actions.{name}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    status = StatusLogger(out_dir / "status.json")
+    if hasattr(module, "check"):
+        module.check(spec)
+    (out_dir / "experiment.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    status.write("STARTED", f"depth_net {name} (automl hand-off)")
+    try:
+        result = module.run(spec, status) or {}
+    except DepthNetError as exc:
+        status.write("FAILURE", str(exc).splitlines()[0], verbosity="ERROR")
+        raise
+    status.write("SUCCESS", f"depth_net {name} finished", kpi=result.get("kpi"))
+    return result
+
+
+def evaluate_checkpoint(spec: dict, checkpoint: str | Path, out_dir: Path) -> dict | None:
+    """Evaluate `checkpoint` on the spec's validation data into `out_dir`; None without val data."""
+    val = (spec.get("dataset") or {}).get("val_dataset") or {}
+    if not val.get("data_sources"):
+        return None
+    eval_spec = copy.deepcopy(spec)
+    eval_spec["dataset"]["test_dataset"] = copy.deepcopy(val)
+    section = eval_spec.setdefault("evaluate", {})
+    section.update({"checkpoint": str(checkpoint), "results_dir": str(out_dir), "onnx_file": None, "trt_engine": None})
+    return _run_action("evaluate", eval_spec, out_dir).get("kpi")
+
+
+def baseline(spec: dict, study: optuna.Study, study_dir: Path, status: StatusLogger) -> dict | None:
+    """Evaluate the starting checkpoint once per study (kept in the study's user attrs)."""
+    if "baseline_kpi" in study.user_attrs:
+        return study.user_attrs["baseline_kpi"]
+    start = (spec.get("train") or {}).get("pretrained_model_path")
+    if not start:
+        status.write("RUNNING", "baseline: no train.pretrained_model_path (training from scratch), nothing to evaluate")
+        kpi = None
+    else:
+        kpi = evaluate_checkpoint(spec, start, study_dir / "baseline")
+        status.write("RUNNING", f"baseline of {start}: {kpi}" if kpi else "baseline: no validation data", kpi=kpi)
+    study.set_user_attr("baseline_kpi", kpi)
+    return kpi
+
+
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    try:
+        return study.best_trial
+    except ValueError:
+        counts = {s.name: 0 for s in optuna.trial.TrialState}
+        for t in study.trials:
+            counts[t.state.name] += 1
+        reasons = sorted({t.user_attrs.get("fail_reason", "") for t in study.trials if t.user_attrs.get("fail_reason")})
+        why = f"; failures: {reasons[0]}" if reasons else ""
+        raise RunFailed(
+            f"automl: no trial of study {study.study_name!r} completed (feasibly): "
+            f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed{why}"
+        ) from None
+
+
+def hand_off(spec: dict, study: optuna.Study, study_dir: Path, status: StatusLogger) -> dict:
+    """Copy the best trial to `<study_dir>/best/`, evaluate it, export / build when asked.
+
+    Returns the summary also written to `<study_dir>/summary.json`.
+    """
+    best = _best_trial(study)
+    source = Path(best.user_attrs.get("checkpoint") or "")
+    if not source.is_file():
+        raise RunFailed(f"automl: best trial {best.number} has no checkpoint at {source}")
+    best_dir = study_dir / "best"
+    best_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = best_dir / BEST_CHECKPOINT
+    shutil.copy2(source, checkpoint)
+    trial_yaml = source.parent / "experiment.yaml"
+    if trial_yaml.is_file():
+        shutil.copy2(trial_yaml, best_dir / "experiment.yaml")
+    (best_dir / "params.json").write_text(json.dumps(best.params, indent=2), encoding="utf-8")
+    status.write("RUNNING", f"best trial {best.number} ({best.value:.6g}) copied to {checkpoint}")
+    summary = {
+        "study": study.study_name,
+        "best_trial": best.number,
+        "best_value": best.value,
+        "metric": (spec.get("automl") or {}).get("metric", "val/epe"),
+        "best_params": best.params,
+        "best_checkpoint": str(checkpoint),
+        "baseline_kpi": study.user_attrs.get("baseline_kpi"),
+        "best_kpi": evaluate_checkpoint(spec, checkpoint, best_dir / "evaluate"),
+        "handoff": _export_chain(spec, checkpoint, best_dir, status),
+    }
+    (study_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    return summary
+
+
+def _export_chain(spec: dict, checkpoint: Path, best_dir: Path, status: StatusLogger) -> dict:
+    """export -> gen_trt_engine when `automl.handoff` asks; says why it stopped otherwise."""
+    asked = (spec.get("automl") or {}).get("handoff") or {}
+    done: dict = {}
+    if not (asked.get("export") or asked.get("gen_trt_engine")):
+        done["stopped"] = "automl.handoff.export is false: hand-off ends after evaluation"
+        return done
+    try:
+        export_spec = copy.deepcopy(spec)
+        onnx_file = best_dir / "dn_model_best.onnx"
+        export_spec.setdefault("export", {}).update(
+            {"checkpoint": str(checkpoint), "onnx_file": str(onnx_file), "results_dir": str(best_dir / "export")}
+        )
+        _run_action("export", export_spec, best_dir / "export")
+        done["onnx_file"] = str(onnx_file)
+        if asked.get("gen_trt_engine"):
+            engine_spec = copy.deepcopy(spec)
+            engine_spec.setdefault("gen_trt_engine", {}).update(
+                {"onnx_file": str(onnx_file), "trt_engine": str(best_dir / "dn_model_best.engine"),
+                 "results_dir": str(best_dir / "gen_trt_engine")}
+            )
+            _run_action("gen_trt_engine", engine_spec, best_dir / "gen_trt_engine")
+            done["trt_engine"] = str(best_dir / "dn_model_best.engine")
+    except (DepthNetError, ModuleNotFoundError) as exc:
+        done["stopped"] = f"hand-off stopped: {str(exc).splitlines()[0]}"
+    status.write("RUNNING", f"hand-off: {done}")
+    return done

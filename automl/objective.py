@@ -1,0 +1,183 @@
+"""One trial = one training run in `<study_dir>/trial_<n>/`, reporting the metric every epoch.
+
+The trial's spec is the study's spec with the sampled parameters applied, its own results
+folder, `automl.max_epochs` epochs and AutoML off (a trial never starts a study). Training is
+`model.training.runner.fit` with a pruning callback: it reports the metric after every
+validation epoch, and when the pruner says so, stops training cleanly (the checkpoint is
+kept) and the trial ends as PRUNED. A failure records `fail_reason` and ends as FAIL, so it
+never wins. A retried trial (its worker died) resumes from the newest checkpoint of the
+trial it retries.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytorch_lightning as pl
+import yaml
+
+from automl.space import apply_params, suggest_params
+from automl.study import record_latency
+from model.errors import DepthNetError, RunFailed
+from model.status import StatusLogger
+
+__all__ = ["StereoObjective", "PruningCallback", "trial_spec", "trial_dir", "retry_checkpoint", "WORKER_ATTR"]
+
+WORKER_ATTR = "worker"
+LATEST_NAME = "dn_model_latest.pth"
+
+
+def trial_dir(study_dir: Path, number: int) -> Path:
+    """`<study_dir>/trial_<n>`."""
+    return Path(study_dir) / f"trial_{number}"
+
+
+class PruningCallback(pl.Callback):
+    """Reports `metric` to the trial after each validation epoch; stops training when pruned."""
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        self.trial = trial
+        self.metric = metric
+        self.pruned_at: int | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.global_rank != 0:
+            return
+        value = trainer.callback_metrics.get(self.metric)
+        if value is None:
+            return
+        epoch = trainer.current_epoch + 1
+        value = float(value)
+        if not math.isfinite(value):
+            return  # the runner fails a non-finite run; nothing to rank here
+        self.trial.report(value, epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            trainer.should_stop = True
+
+
+def retry_checkpoint(study_dir: Path, trial: optuna.trial.BaseTrial) -> Path | None:
+    """The newest `dn_model_latest.pth` among the trials this one retries (newest first)."""
+    if isinstance(trial, optuna.trial.FrozenTrial):
+        attrs = trial.system_attrs
+    else:  # a live Trial no longer exposes system attrs (Optuna 5): read them from its storage
+        attrs = trial.study._storage.get_trial_system_attrs(trial._trial_id)
+    history = list(attrs.get("retry_history", []))
+    for number in reversed(history):
+        path = trial_dir(study_dir, number) / LATEST_NAME
+        if path.is_file():
+            return path
+    return None
+
+
+def trial_spec(spec: dict, params: dict[str, Any], out_dir: Path, max_epochs: int, resume: Path | None) -> dict:
+    """The spec one trial trains with (a copy; `spec` is not changed)."""
+    out = apply_params(spec, params)
+    train = out.setdefault("train", {})
+    out["results_dir"] = str(out_dir)
+    train["results_dir"] = str(out_dir)
+    train["num_epochs"] = int(max_epochs)
+    train["automl_policy"] = "off"
+    train["resume_training_checkpoint_path"] = str(resume) if resume else None
+    return out
+
+
+class StereoObjective:
+    """Callable objective: trial -> training run -> the metric of the last epoch."""
+
+    def __init__(self, spec: dict, study_dir: Path, space: list, fit=None) -> None:
+        """Args: spec: the resolved study spec; study_dir: where trial folders go; space: the
+        ParamSpec list; fit: the training function (default model.training.runner.fit)."""
+        self.spec = spec
+        self.study_dir = Path(study_dir)
+        self.space = space
+        self.settings = spec.get("automl") or {}
+        self.metric = self.settings.get("metric") or "val/epe"
+        self.max_epochs = int(self.settings.get("max_epochs") or spec["train"].get("num_epochs", 1))
+        self._fit = fit
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, {"host": socket.gethostname(), "pid": os.getpid()})
+        params = suggest_params(trial, self.space)
+        out_dir = trial_dir(self.study_dir, trial.number)
+        resume = retry_checkpoint(self.study_dir, trial)
+        spec = trial_spec(self.spec, params, out_dir, self.max_epochs, resume)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "experiment.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+        status = StatusLogger(out_dir / "status.json")
+        status.write("STARTED", f"automl trial {trial.number}", params=params, resumed_from=str(resume) if resume else None)
+        callback = PruningCallback(trial, self.metric)
+        start = time.time()
+        try:
+            result = self._train(spec, status, callback)
+            value = self._value(result)
+        except DepthNetError as exc:
+            self._fail(trial, status, str(exc))
+            raise
+        except Exception as exc:  # an OOM or a bug in one trial must not end the study
+            self._fail(trial, status, f"{type(exc).__name__}: {exc}")
+            raise RunFailed(f"trial {trial.number}: {type(exc).__name__}: {exc}") from exc
+        trial.set_user_attr("duration_s", round(time.time() - start, 2))
+        trial.set_user_attr("checkpoint", result.get("latest_checkpoint"))
+        if callback.pruned_at is not None:
+            status.write("SUCCESS", f"pruned after epoch {callback.pruned_at}", kpi=result.get("kpi"))
+            raise optuna.TrialPruned(f"pruned after epoch {callback.pruned_at}")
+        if self.settings.get("latency_budget_ms") is not None:
+            record_latency(trial, _measure_latency_ms(spec, result["latest_checkpoint"]))
+        status.write("SUCCESS", f"automl trial {trial.number} finished", kpi=result.get("kpi"))
+        return value
+
+    def _train(self, spec: dict, status: StatusLogger, callback: PruningCallback) -> dict:
+        fit = self._fit
+        if fit is None:
+            from model.training.runner import fit
+        return fit(spec, status, callbacks=[callback])
+
+    def _value(self, result: dict) -> float:
+        kpi = result.get("kpi") or {}
+        value = kpi.get(self.metric)
+        if value is None and self.metric.startswith("val/"):
+            value = kpi.get(self.metric[4:])
+        if value is None:
+            raise RunFailed(f"automl.metric: {self.metric} was not in the trial's kpi (got {sorted(kpi)})")
+        value = float(value)
+        if not math.isfinite(value):
+            raise RunFailed(f"automl.metric: {self.metric} is {value} (not finite)")
+        return value
+
+    @staticmethod
+    def _fail(trial: optuna.Trial, status: StatusLogger, reason: str) -> None:
+        reason = reason.splitlines()[0] if reason else "unknown error"
+        trial.set_user_attr("fail_reason", reason)
+        status.write("FAILURE", reason, verbosity="ERROR")
+
+
+def _measure_latency_ms(spec: dict, checkpoint: str, repeats: int = 5) -> float:
+    """Median forward time (ms) of the trained network at the export / evaluate input size."""
+    import torch
+
+    from model.network.checkpoint import load_network_from_checkpoint
+
+    net, _ = load_network_from_checkpoint(checkpoint)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    net = net.to(device).eval()
+    section = spec.get("export") or {}
+    h, w = int(section.get("input_height") or 320), int(section.get("input_width") or 736)
+    left = torch.zeros(1, 3, h, w, device=device)  # [B, 3, H, W]
+    times = []
+    with torch.no_grad():
+        for _ in range(repeats + 1):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            net(left, left)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - start) * 1000.0)
+    return sorted(times[1:])[len(times[1:]) // 2]

@@ -1,0 +1,131 @@
+"""One AutoML run from a resolved spec: create / resume the study, baseline, workers, hand-off.
+
+`run_study(spec, status)` is what `depth_net train` (policy automl) and `depth_net automl run`
+call. The study lives in `<study_dir>` = `automl.results_dir` or `<results_dir>/<study_name>`
+with its storage (default `<study_dir>/study.db`), `trial_<n>/` folders, `baseline/`,
+`best/` and `summary.json`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from automl.handoff import baseline, hand_off
+from automl.objective import StereoObjective
+from automl.space import build_space, load_train_schema
+from automl.study import make_study
+from automl.workers import SPEC_ATTR, STUDY_DIR_ATTR, clean_zombies, launch_workers, run_worker
+from model.status import StatusLogger
+
+__all__ = ["StudyContext", "study_context", "open_study", "run_study", "DEFAULT_STUDY_NAME"]
+
+DEFAULT_STUDY_NAME = "automl"
+
+
+@dataclass(frozen=True)
+class StudyContext:
+    """Where a study lives: its name, folder and storage URL / path."""
+
+    name: str
+    study_dir: Path
+    storage: str
+    settings: dict
+
+
+def study_context(spec: dict) -> StudyContext:
+    """Name, folder and storage of the study the spec describes."""
+    settings = dict(spec.get("automl") or {})
+    name = settings.get("study_name") or DEFAULT_STUDY_NAME
+    study_dir = Path(settings.get("results_dir") or Path(spec.get("results_dir") or "runs") / name).resolve()
+    storage = settings.get("storage") or str(study_dir / "study.db")
+    if "://" not in storage:  # a file: absolute, so workers started elsewhere find the same one
+        prefix = "journal:" if storage.startswith("journal:") else ""
+        storage = prefix + str(Path(storage[len(prefix):]).resolve())
+    if not settings.get("max_epochs"):
+        settings["max_epochs"] = int((spec.get("train") or {}).get("num_epochs") or 1)
+    return StudyContext(name, study_dir, storage, settings)
+
+
+def open_study(spec: dict) -> tuple[optuna.Study, StudyContext]:
+    """Create or resume the study; store the spec and folder in it for workers."""
+    ctx = study_context(spec)
+    ctx.study_dir.mkdir(parents=True, exist_ok=True)
+    study = make_study(ctx.settings, storage=ctx.storage, study_name=ctx.name)
+    stored = dict(spec)
+    stored["automl"] = ctx.settings
+    study.set_user_attr(SPEC_ATTR, stored)
+    study.set_user_attr(STUDY_DIR_ATTR, str(ctx.study_dir))
+    return study, ctx
+
+
+def _progress(study: optuna.Study, start: float, n_trials: int):
+    """A callable printing one line (done / pruned / failed / best / ETA) when it changes."""
+    last = {"line": None}
+
+    def show(*_args) -> None:
+        trials = study.get_trials(deepcopy=False)
+        count = {s: sum(t.state == s for t in trials) for s in optuna.trial.TrialState}
+        done = count[optuna.trial.TrialState.COMPLETE] + count[optuna.trial.TrialState.PRUNED]
+        try:
+            best = f"{study.best_value:.4g} (trial {study.best_trial.number})"
+        except ValueError:
+            best = "-"
+        elapsed = time.time() - start
+        finished = done + count[optuna.trial.TrialState.FAIL]
+        eta = elapsed / finished * max(0, n_trials - finished) if finished else float("nan")
+        line = (
+            f"[automl] trials {finished}/{n_trials}: {count[optuna.trial.TrialState.COMPLETE]} complete, "
+            f"{count[optuna.trial.TrialState.PRUNED]} pruned, {count[optuna.trial.TrialState.FAIL]} failed, "
+            f"{count[optuna.trial.TrialState.RUNNING]} running; best {best}; "
+            f"elapsed {elapsed:.0f} s, ETA {'-' if eta != eta else f'{eta:.0f} s'}"
+        )
+        if line != last["line"]:
+            print(line, flush=True)
+            last["line"] = line
+
+    return show
+
+
+def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
+    """Run the study the spec describes; returns `{"kpi", "best_checkpoint", "latest_checkpoint", ...}`.
+
+    Args: spec: resolved spec with an `automl` section; status: the caller's status.json;
+        fit: training function for trials (default model.training.runner.fit).
+    """
+    study, ctx = open_study(spec)
+    space = build_space(ctx.settings, load_train_schema())
+    zombies = clean_zombies(study)
+    if zombies:
+        status.write("RUNNING", f"resuming study {ctx.name}: trials {zombies} of dead workers failed and queued again")
+    status.write("RUNNING", f"study {ctx.name} in {ctx.study_dir} (storage {ctx.storage}), {len(study.trials)} trials so far",
+                 study=ctx.name, storage=ctx.storage)
+    baseline(spec, study, ctx.study_dir, status)
+    n_trials = int(ctx.settings.get("n_trials") or 20)
+    timeout = ctx.settings.get("timeout")
+    start = time.time()
+    deadline = start + float(timeout) if timeout else None
+    progress = _progress(study, start, n_trials)
+    n_workers = int(ctx.settings.get("n_workers") or 1)
+    if n_workers <= 1 or fit is not None:
+        objective = StereoObjective(spec, ctx.study_dir, space, fit=fit)
+        run_worker(study, objective, n_trials, deadline, callbacks=[lambda s, t: progress()])
+    else:
+        codes = launch_workers(ctx.storage, ctx.name, n_workers, int(ctx.settings.get("trials_per_gpu") or 1),
+                               deadline, ctx.study_dir / "workers", poll=progress)
+        progress()
+        if any(codes):
+            status.write("RUNNING", f"worker exit codes {codes} (logs in {ctx.study_dir / 'workers'})", verbosity="WARNING")
+    summary = hand_off(spec, study, ctx.study_dir, status)
+    print(f"best trial {summary['best_trial']}: {summary['metric']} {summary['best_value']:.6g} -> {summary['best_checkpoint']}")
+    print(f"dashboard: depth_net automl dashboard --storage {ctx.storage} --study {ctx.name}")
+    kpi = summary.get("best_kpi") or {summary["metric"]: summary["best_value"]}
+    return {
+        "kpi": kpi,
+        "best_checkpoint": summary["best_checkpoint"],
+        "latest_checkpoint": summary["best_checkpoint"],
+        "summary": summary,
+    }

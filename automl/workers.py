@@ -1,0 +1,158 @@
+"""Worker processes: GPU slots, the trial loop, dead-worker detection and retry.
+
+A worker opens the study by storage URL and name, reads the study's spec from the study's
+user attrs (so `depth_net automl worker --storage URL --study NAME` on another machine needs
+nothing else) and runs trials until the study's trial budget is spent or its deadline passes.
+Queued (WAITING) retries are run first. A RUNNING trial whose worker process on this host
+is gone is failed and queued again at once; on other hosts the storage heartbeat does it
+(RDB storages) after `automl.grace_period` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import optuna
+
+from automl.objective import WORKER_ATTR
+from automl.study import build_storage, make_study, retry_trial
+from model.errors import DepthNetError, SpecError
+
+__all__ = ["worker_slots", "clean_zombies", "run_worker", "open_worker_study", "launch_workers", "trial_budget_left"]
+
+SPEC_ATTR = "spec"
+STUDY_DIR_ATTR = "study_dir"
+
+
+def worker_slots(n_workers: int, trials_per_gpu: int, gpu_count: int) -> list[str]:
+    """CUDA_VISIBLE_DEVICES of each worker: GPU slots round-robin, "" (CPU) when no GPU."""
+    if gpu_count <= 0:
+        return [""] * n_workers
+    slots = [str(gpu) for _ in range(max(1, trials_per_gpu)) for gpu in range(gpu_count)]
+    return [slots[i % len(slots)] for i in range(n_workers)]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_zombies(study: optuna.Study) -> list[int]:
+    """Fail (and queue again) RUNNING trials whose worker process on this host no longer exists.
+
+    Returns the numbers of the trials failed here.
+    """
+    host = socket.gethostname()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = trial.user_attrs.get(WORKER_ATTR) or {}
+        if worker.get("host") != host or _pid_alive(int(worker.get("pid", 0) or 0)):
+            continue
+        storage = study._storage
+        reason = f"worker process {worker.get('pid')} on {host} died"
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+            if not storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process got there first
+        failed.append(trial.number)
+        retry_trial(study, storage.get_trial(trial._trial_id))
+    return failed
+
+
+def trial_budget_left(study: optuna.Study, n_trials: int) -> int:
+    """Trials still to start: n_trials minus the original (non-retry) trials so far."""
+    originals = sum("failed_trial" not in t.system_attrs for t in study.get_trials(deepcopy=False))
+    return n_trials - originals
+
+
+def _has_waiting(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+
+
+def run_worker(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    n_trials: int,
+    deadline: float | None = None,
+    callbacks: list | None = None,
+) -> int:
+    """Run trials of `study` until the budget is spent, no retry is queued, or `deadline` passes.
+
+    Returns the number of trials this worker ran. Failed trials (DepthNetError) do not stop it.
+    """
+    ran = 0
+    while deadline is None or time.time() < deadline:
+        clean_zombies(study)
+        if trial_budget_left(study, n_trials) <= 0 and not _has_waiting(study):
+            break
+        study.optimize(objective, n_trials=1, catch=(DepthNetError,), callbacks=callbacks)
+        ran += 1
+    return ran
+
+
+def open_worker_study(storage: str, study_name: str) -> tuple[optuna.Study, dict, Path]:
+    """The study, its spec and its folder, from a storage URL and a study name only."""
+    probe = build_storage(storage, {})
+    try:
+        summary = optuna.load_study(study_name=study_name, storage=probe)
+    except KeyError:
+        raise SpecError(f"--study: no study named {study_name!r} in {storage}") from None
+    spec = summary.user_attrs.get(SPEC_ATTR)
+    if not spec:
+        raise SpecError(f"--study: study {study_name!r} has no spec; start it with `depth_net automl run -e SPEC`")
+    study = make_study(spec["automl"], storage=storage, study_name=study_name)
+    return study, spec, Path(summary.user_attrs.get(STUDY_DIR_ATTR, "."))
+
+
+def _worker_env(cuda_devices: str, threads: int) -> dict:
+    env = dict(os.environ)
+    env["CUDA_VISIBLE_DEVICES"] = cuda_devices
+    env.setdefault("OMP_NUM_THREADS", str(threads))
+    return env
+
+
+def launch_workers(
+    storage: str, study_name: str, n_workers: int, trials_per_gpu: int, deadline: float | None,
+    log_dir: Path, poll: Callable[[], None] | None = None,
+) -> list[int]:
+    """Start `n_workers` `depth_net automl worker` processes, one per GPU slot; wait for all.
+
+    Returns their exit codes. `poll` is called about every 2 s while they run (progress).
+    """
+    import torch
+
+    slots = worker_slots(n_workers, trials_per_gpu, torch.cuda.device_count())
+    threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for index, cuda in enumerate(slots):
+        cmd = [sys.executable, "-m", "model.cli", "automl", "worker", "--storage", storage, "--study", study_name]
+        if deadline is not None:
+            cmd += ["--deadline", str(deadline)]
+        log = open(log_dir / f"worker_{index}.log", "a", encoding="utf-8")
+        procs.append((subprocess.Popen(cmd, env=_worker_env(cuda, threads), stdout=log, stderr=subprocess.STDOUT), log))
+    try:
+        while any(p.poll() is None for p, _ in procs):
+            if poll is not None:
+                poll()
+            time.sleep(2.0)
+    finally:
+        for proc, log in procs:
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait()
+            log.close()
+    return [p.returncode for p, _ in procs]
