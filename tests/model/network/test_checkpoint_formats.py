@@ -122,3 +122,20 @@ def test_unreadable_files_are_named(tmp_path):
     torch.save({"epoch": 1}, empty)
     with pytest.raises(CheckpointError, match="no network state dict"):
         read_state_dict(empty)
+
+
+def test_backbone_weights_from_a_local_timm_file(tmp_path):
+    import timm
+
+    torch.manual_seed(3)
+    edgenext = timm.create_model("edgenext_small", pretrained=False)
+    path = tmp_path / "edgenext_small.pth"
+    torch.save(edgenext.state_dict(), path)  # with the classifier head, which is dropped
+    net = build_network(NetworkConfig.tiny().replace(edgenext_pretrained_path=str(path)))
+    ours = net.feature.state_dict()
+    for key in ("stem.0.weight", "stages.3.blocks.2.mlp.fc1.weight", "stages.1.downsample.1.weight"):
+        assert torch.equal(ours[key], edgenext.state_dict()[key]), key
+    partial = {k: v for k, v in edgenext.state_dict().items() if not k.startswith("stages.3.")}
+    torch.save(partial, path)
+    with pytest.raises(CheckpointError, match=r"missing key 'stages\.3\."):
+        build_network(NetworkConfig.tiny().replace(edgenext_pretrained_path=str(path)))
