@@ -40,6 +40,11 @@ def deploy_source(spec: dict, action: str, announce: bool = True) -> tuple[str, 
     if note and announce:
         print(note)
     section[key] = str(path)
+    if key == "onnx_file":  # a TensorRT engine's size is checked once it is loaded
+        from model.deploy.onnx_runner import onnx_input_shape
+
+        shape = onnx_input_shape(path, f"{action}.onnx_file")
+        _check_input_size(shape[2:] if None not in shape[2:] else None, section, action, key)
     return key, path
 
 
@@ -138,16 +143,16 @@ def make_deploy_predictor(spec: dict, action: str) -> DeployPredictor:
     key, path = source
     runner = load_runner(key, path, (section.get("gpu_ids") or [0])[0])
     predictor = DeployPredictor(runner, input_hw(section, action), f"{action}.{key}")
-    check_input_size(predictor, section, action, key)
+    _check_input_size(predictor.engine_hw, section, action, key)
     return predictor
 
 
-def check_input_size(predictor: DeployPredictor, section: dict, action: str, key: str) -> None:
+def _check_input_size(engine_hw, section: dict, action: str, key: str) -> None:
     """A fixed-size engine ignores nothing silently: input_height/width must be null or its size."""
     from model.evaluation.predictor import input_hw
 
     asked = input_hw(section, action)
-    if predictor.engine_hw is not None and asked is not None and asked != predictor.engine_hw:
-        eh, ew = predictor.engine_hw
+    if engine_hw is not None and asked is not None and asked != tuple(engine_hw):
+        eh, ew = engine_hw
         raise SpecError(f"{action}.input_height / {action}.input_width: {asked[0]} x {asked[1]}, but {action}.{key} "
                         f"has a fixed input of {eh} x {ew}; leave them null (inputs are resized to {eh} x {ew})")

@@ -29,7 +29,8 @@ INPUT_NAMES = ("left_image", "right_image")
 OUTPUT_NAME = "disparity"
 _TWO_GB = 2 * 1024**3
 # Known, harmless exporter notes (the legacy-exporter notice, slice folding, IN's running stats).
-_QUIET = (r".*legacy TorchScript-based ONNX export.*", r".*Constant folding.*", r".*instance_norm.*")
+_QUIET = (r".*legacy TorchScript-based ONNX export.*", r".*feature will be removed.*", r".*Constant folding.*",
+          r".*instance_norm.*")
 
 
 class _ExportGraph(nn.Module):
@@ -99,6 +100,8 @@ def export_onnx(net: nn.Module, onnx_file: str | Path, *, height: int, width: in
     with warnings.catch_warnings(), torch.no_grad():
         for pattern in _QUIET:
             warnings.filterwarnings("ignore", message=pattern)
+        # torch's own shape asserts (instance / batch norm) trace as constants: true for any size
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"torch\.nn\.")
         torch.onnx.export(graph, dummy, buffer, dynamo=False, opset_version=opset, input_names=list(INPUT_NAMES),
                           output_names=[OUTPUT_NAME], dynamic_axes=dynamic_axes(batch_size, dynamic_hw),
                           do_constant_folding=True)

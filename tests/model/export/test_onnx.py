@@ -1,0 +1,103 @@
+"""model/export/onnx.py: static / dynamic-batch / dynamic-H/W exports of the tiny network match PyTorch."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from model.deploy.onnx_runner import OnnxRunner, onnx_input_shape, read_onnx_metadata
+from model.errors import SpecError
+from model.export.onnx import check_export_size, check_onnx, compare_with_pytorch, dynamic_axes, export_onnx
+
+TOL = 1e-3  # px, fp32
+
+
+def _export(net, folder, **kw):
+    """Export, check, and move into place as the action does; returns the final path."""
+    target = folder / "m.onnx"
+    tmp = export_onnx(net, target, iters=2, **kw)
+    assert tmp != target and tmp.parent == target.parent and not target.exists()
+    check_onnx(tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def _pair(b, h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, 3, h, w, generator=g), torch.randn(b, 3, h, w, generator=g)
+
+
+@pytest.fixture(scope="module")
+def static_onnx(tiny_net, tmp_path_factory):
+    return _export(tiny_net, tmp_path_factory.mktemp("static"), height=64, width=96, batch_size=1)
+
+
+@pytest.fixture(scope="module")
+def dynamic_onnx(tiny_net, tmp_path_factory):
+    return _export(tiny_net, tmp_path_factory.mktemp("dyn"), height=64, width=96, batch_size=-1, dynamic_hw=True)
+
+
+def test_static_export_matches_pytorch(tiny_net, static_onnx):
+    assert onnx_input_shape(static_onnx) == [1, 3, 64, 96]
+    left, right = _pair(1, 64, 96)
+    diffs = compare_with_pytorch(tiny_net, static_onnx, left, right, iters=2)
+    assert diffs["max_abs_diff"] <= TOL and diffs["mean_abs_diff"] <= diffs["max_abs_diff"]
+    # one file: nothing else (external data, temporaries) next to it
+    assert sorted(p.name for p in static_onnx.parent.iterdir()) == ["m.onnx"]
+
+
+def test_static_export_rejects_another_size(static_onnx):
+    left, right = _pair(1, 64, 128)
+    with pytest.raises(Exception):
+        OnnxRunner(static_onnx)(left, right)
+
+
+def test_dynamic_batch_two(tiny_net, dynamic_onnx):
+    assert onnx_input_shape(dynamic_onnx) == [None, 3, None, None]
+    left, right = _pair(2, 64, 96, seed=1)
+    diffs = compare_with_pytorch(tiny_net, dynamic_onnx, left, right, iters=2)
+    assert diffs["max_abs_diff"] <= TOL
+
+
+@pytest.mark.parametrize("size", [(96, 64), (64, 128)])
+def test_dynamic_hw_other_sizes(tiny_net, dynamic_onnx, size):
+    left, right = _pair(1, *size, seed=2)
+    out = OnnxRunner(dynamic_onnx, cpu_only=True)(left, right)
+    assert out.shape == (1, 1, *size)
+    with torch.inference_mode():
+        ref = tiny_net(left, right, iters=2)
+    assert (out - ref).abs().max() <= TOL
+
+
+def test_static_batch_two_export(tiny_net, tmp_path):
+    path = _export(tiny_net, tmp_path, height=64, width=96, batch_size=2)
+    assert onnx_input_shape(path) == [2, 3, 64, 96]
+    left, right = _pair(2, 64, 96, seed=3)
+    assert compare_with_pytorch(tiny_net, path, left, right, iters=2)["max_abs_diff"] <= TOL
+
+
+def test_iterations_are_baked_in(tiny_net, static_onnx):
+    meta = read_onnx_metadata(static_onnx)
+    assert meta["valid_iters"] == 2 and meta["input_height"] == 64 and meta["batch_size"] == 1
+    left, right = _pair(1, 64, 96, seed=4)
+    out = OnnxRunner(static_onnx, cpu_only=True)(left, right)
+    with torch.inference_mode():
+        one_iter = tiny_net(left, right, iters=1)
+    assert (out - one_iter).abs().max() > TOL  # a different iteration count is a different graph
+
+
+@pytest.mark.parametrize("h,w", [(50, 96), (64, 100), (0, 96)])
+def test_size_must_be_multiple_of_32(h, w):
+    with pytest.raises(SpecError, match=r"export\.input_(height|width): .* multiple of 32"):
+        check_export_size(h, w)
+
+
+def test_dynamic_axes():
+    assert dynamic_axes(1, False) is None
+    assert dynamic_axes(-1, False)["left_image"] == {0: "batch"}
+    axes = dynamic_axes(-1, True)
+    assert set(axes) == {"left_image", "right_image", "disparity"}
+    assert axes["disparity"] == {0: "batch", 2: "height", 3: "width"}
+    assert dynamic_axes(4, True)["right_image"] == {2: "height", 3: "width"}
