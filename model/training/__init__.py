@@ -3,8 +3,8 @@
 __all__ = ["fit"]
 
 
-def fit(*args, **kwargs):  # noqa: D103 - thin lazy re-export, see runner.fit
-    """Run one training (`model.training.runner.fit`); imported lazily to keep imports light."""
+def fit(*args, **kwargs) -> dict:
+    """Run one training (`model.training.runner.fit`); imported lazily so `loss` / `optim` stay light."""
     from model.training.runner import fit as _fit
 
     return _fit(*args, **kwargs)
