@@ -57,7 +57,7 @@ class GeometryEncoder:
                  num_levels: int, radius: int) -> None:
         self.radius = radius
         corr = row_correlation(feat_left, feat_right).unsqueeze(3)  # [B, h, w, 1, w']
-        geo = volume.float().permute(0, 3, 4, 1, 2)  # [B, h, w, c, D]
+        geo = volume.float().permute(0, 3, 4, 1, 2).contiguous()  # [B, h, w, c, D]
         self.geo_pyramid = [geo]
         self.corr_pyramid = [corr]
         for _ in range(num_levels - 1):

@@ -28,7 +28,7 @@ import torch
 
 from model.errors import CheckpointError
 
-__all__ = ["restricted_load", "module_state_dict", "Inert"]
+__all__ = ["restricted_load", "module_state_dict", "looks_like_module", "Inert"]
 
 _PLACEHOLDER_ROOTS = (
     "core", "Utils", "foundation_stereo_ori", "depth_anything", "dinov2", "dpt", "timm", "torch.nn",
