@@ -205,11 +205,11 @@ def _validate(cfg: NetworkConfig, prefix: str) -> None:
     """Raise SpecError on the first broken rule."""
     _check_types(cfg, prefix)
     c = cfg
+    if c.encoder not in PHANTOM_VIT_WIDTHS:  # checked first: feature_dim depends on it
+        raise _fail(prefix, "encoder", c.encoder, f"is not supported; allowed: {sorted(PHANTOM_VIT_WIDTHS)}")
     rules: list[tuple[bool, str, Any, str]] = [
         (c.model_type == "FastFoundationStereo", "model_type", c.model_type,
          "is not supported; allowed: 'FastFoundationStereo'"),
-        (c.encoder in PHANTOM_VIT_WIDTHS, "encoder", c.encoder,
-         f"is not supported; allowed: {sorted(PHANTOM_VIT_WIDTHS)}"),
         (c.qkv_layout in QKV_LAYOUTS, "qkv_layout", c.qkv_layout, f"must be one of {list(QKV_LAYOUTS)}"),
         (c.n_gru_layers == 1, "n_gru_layers", c.n_gru_layers, "must be 1 (FFS has one GRU level)"),
         (c.n_downsample == 2, "n_downsample", c.n_downsample, "must be 2 (FFS works at 1/4 resolution)"),
