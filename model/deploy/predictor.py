@@ -40,7 +40,11 @@ def deploy_source(spec: dict, action: str, announce: bool = True) -> tuple[str, 
     if note and announce:
         print(note)
     section[key] = str(path)
-    if key == "onnx_file":  # a TensorRT engine's size is checked once it is loaded
+    if key == "trt_engine":  # its size is checked once it is loaded
+        from model.deploy.trt_engine import require_tensorrt
+
+        require_tensorrt(f"{action}.trt_engine")
+    else:
         from model.deploy.onnx_runner import onnx_input_shape
 
         shape = onnx_input_shape(path, f"{action}.onnx_file")
@@ -144,6 +148,9 @@ def make_deploy_predictor(spec: dict, action: str) -> DeployPredictor:
     runner = load_runner(key, path, (section.get("gpu_ids") or [0])[0])
     predictor = DeployPredictor(runner, input_hw(section, action), f"{action}.{key}")
     _check_input_size(predictor.engine_hw, section, action, key)
+    where = ", ".join(getattr(runner, "providers", [])) or f"TensorRT on {getattr(runner, 'device', 'cuda')}"
+    size = "x".join(str(d) for d in predictor.engine_hw) if predictor.engine_hw else "dynamic H/W"
+    print(f"{action}: {path} ({size}) on {where}")
     return predictor
 
 

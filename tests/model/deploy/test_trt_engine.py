@@ -97,3 +97,15 @@ def test_build_and_run_engine_matches_onnx(tmp_path, tiny_onnx):
     left, right = torch.randn(2, 1, 3, 64, 96, generator=g).unbind(0)
     want = OnnxRunner(tiny_onnx, cpu_only=True)(left, right)
     assert (predictor(left, right) - want).abs().max() < 1e-2  # TF32 / kernel choice on the GPU
+
+
+@pytest.mark.skipif(tensorrt_missing() is None, reason="TensorRT and a GPU are present here")
+def test_evaluate_with_engine_without_tensorrt(tmp_path, capfd):
+    engine = tmp_path / "gen_trt_engine" / "depth_net.engine"
+    engine.parent.mkdir()
+    engine.write_bytes(b"serialized engine")
+    rc = main(["evaluate", f"results_dir={tmp_path / 'r'}", f"evaluate.trt_engine={tmp_path}",
+               "dataset.test_dataset.data_sources=[{dataset_name: Synthetic, num_samples: 1, image_size: [64, 96]}]"])
+    err = capfd.readouterr().err.strip()
+    assert rc == 2 and err.startswith("Error: evaluate.trt_engine: ") and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
