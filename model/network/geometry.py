@@ -36,8 +36,11 @@ def sample_taps(values: torch.Tensor, pos: torch.Tensor, radius: int) -> torch.T
     frac = (pos - base).unsqueeze(-2)  # [..., 1, 1]
     offsets = torch.arange(-radius, radius + 2, device=pos.device, dtype=pos.dtype)
     index = base + offsets  # [..., 2r+2] neighbours
-    valid = ((index >= 0) & (index <= length - 1)).to(values.dtype).unsqueeze(-2)
-    index = index.clamp(0, length - 1).to(torch.int64).unsqueeze(-2)
+    inside = (index >= 0) & (index <= length - 1)  # False for NaN positions too
+    valid = inside.to(values.dtype).unsqueeze(-2)
+    # where(), not clamp(): a NaN disparity (a diverging run) must give NaN features, not a
+    # gather index of -2**63 that crashes the process.
+    index = torch.where(inside, index, torch.zeros_like(index)).to(torch.int64).unsqueeze(-2)
     index = index.expand(*values.shape[:-1], 2 * radius + 2)
     nb = values.gather(-1, index) * valid  # [..., C, 2r+2]
     return nb[..., :-1] * (1 - frac) + nb[..., 1:] * frac

@@ -29,6 +29,9 @@ def test_train_case_a_matches_reference(bp2_net, golden_dir):
     grows ~300x through the 3D hourglass (this network's own 1- vs 2-thread results differ by up to
     3.6e-3 px in init_disp and a 1e-6 input change moves it by 6e-3 px), so the outputs are checked
     at that noise floor: max |diff| <= 2e-2 px (we see 3.6e-3 / 6.2e-3) and mean |diff| <= 2e-3 px.
+    The reference's own fp32 output carries that noise: the same network run in float64 differs
+    from golden_A_train by 2.7e-3 (init_disp) and 6.6e-3 px (predictions), so no fp32
+    reimplementation can promise 1e-3 here; eval mode (running BN statistics) is checked at 1e-3.
     """
     golden = torch.load(golden_dir / "golden_A_train.pt", weights_only=True)
     bp2_net.train()

@@ -66,3 +66,15 @@ def test_input_padder_round_trip():
     assert torch.equal(padded[..., 0, 13:83], x[..., 0, :])  # replicate: top rows copy row 0
     same = InputPadder((64, 96))
     assert same.pads == (0, 0, 0, 0) and same.pad(x)[0] is x
+
+
+def test_nan_input_gives_nan_output_not_a_crash():
+    """A diverging run (NaN features / disparity) must surface as NaN for the NaN guards, not as
+    an out-of-bounds gather inside the geometry lookup."""
+    net = build_network(NetworkConfig.tiny()).eval()
+    left, right = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    left[0, 0, 10, 10] = float("nan")
+    with torch.no_grad():
+        out = net(left, right)
+    assert out.shape == (1, 1, 64, 96)
+    assert torch.isnan(out).any()
