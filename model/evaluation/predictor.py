@@ -23,7 +23,6 @@ __all__ = ["Predictor", "make_predictor", "TorchPredictor", "load_network", "res
 
 Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def pick_device(section: dict) -> torch.device:
@@ -74,17 +73,21 @@ class TorchPredictor:
         iters: GRU iterations (None = the network's valid_iters).
         input_hw: resize inputs to this (H, W) and scale the disparity back; None keeps the size.
         precision: "fp32", "bf16" or "fp16" (autocast; CUDA only).
+        runtime: "eager", "compile" or "cudagraph" (see model/evaluation/runtime.py).
+        key: the spec section named in errors.
     """
 
     def __init__(self, net: torch.nn.Module, device: torch.device, iters: int | None = None,
-                 input_hw: tuple[int, int] | None = None, precision: str = "fp32") -> None:
+                 input_hw: tuple[int, int] | None = None, precision: str = "fp32",
+                 runtime: str = "eager", key: str = "evaluate") -> None:
+        from model.evaluation.runtime import FastForward
         from model.network.padding import InputPadder
 
         self.net = net.to(device).eval()
         self.device = device
         self.iters = iters
         self.input_hw = input_hw
-        self.dtype = _DTYPES[precision] if device.type == "cuda" else None
+        self.forward = FastForward(self.net, runtime, precision, iters, key=key, device=device)
         self._padder_cls = InputPadder
 
     @torch.inference_mode()
@@ -96,8 +99,7 @@ class TorchPredictor:
                            for t in (left, right))
         padder = self._padder_cls(left.shape, divis_by=32)
         left_p, right_p = padder.pad(left, right)
-        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            disp = self.net(left_p, right_p, iters=self.iters, test_mode=True)  # [B,1,H',W']
+        disp = self.forward(left_p, right_p)  # [B,1,H',W'] fp32
         disp = padder.unpad(disp.float())
         if self.input_hw is not None:
             # Disparity is a horizontal distance: resizing the width rescales it.
@@ -128,10 +130,5 @@ def make_predictor(spec: dict, action: str) -> Predictor:
                               f"(model.deploy.make_deploy_predictor is missing); use {action}.checkpoint") from None
         return make_deploy_predictor(spec, action)
     net, _ = load_network(spec, action)
-    precision = section.get("precision", "fp32")
-    predictor = TorchPredictor(net, pick_device(section), None, input_hw(section, action), precision)
-    runtime = section.get("runtime", "eager")
-    if runtime != "eager":
-        mode = "reduce-overhead" if runtime == "cudagraph" else "default"
-        predictor.net = torch.compile(predictor.net, mode=mode)
-    return predictor
+    return TorchPredictor(net, pick_device(section), None, input_hw(section, action),
+                          section.get("precision", "fp32"), section.get("runtime", "eager"), key=action)

@@ -1,0 +1,112 @@
+"""Fast inference runtimes for the PyTorch network: eager, torch.compile, CUDA graphs.
+
+`FastForward(net, runtime, precision, iters)` is a callable `(left, right) -> disparity`
+over padded inputs (H, W multiples of 32). It is the same network modules in every
+mode; only how the forward is launched changes:
+
+* `eager`     - plain PyTorch (any device);
+* `compile`   - `torch.compile(mode="max-autotune-no-cudagraphs")`, shapes static per input size;
+* `cudagraph` - the whole forward (all GRU iterations) captured once per input shape
+                into a CUDA graph and replayed: the forward is launch-bound (hundreds
+                of small kernels per iteration), and replay removes the CPU launch cost.
+
+Precision `bf16` / `fp16` runs the convolutions under autocast; the network keeps the
+cosine volume, the soft-argmin, the geometry lookups and the disparity accumulation
+in fp32 (see `stereo_net.py`), which is what holds accuracy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import torch
+
+from model.errors import SpecError
+
+__all__ = ["FastForward", "RUNTIMES", "PRECISIONS"]
+
+RUNTIMES = ("eager", "compile", "cudagraph")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class FastForward:
+    """Inference forward of `net` launched by `runtime` at `precision`.
+
+    Args:
+        net: the network in eval mode, already on its device.
+        runtime: "eager" | "compile" | "cudagraph".
+        precision: "fp32" | "bf16" | "fp16" (half precisions need CUDA).
+        iters: GRU iterations baked into each captured graph (None = the network's valid_iters).
+        key: the spec section named in errors (e.g. "inference").
+        device: where `net` runs (default: the device of its first parameter, else the CPU).
+    """
+
+    def __init__(self, net: torch.nn.Module, runtime: str = "eager", precision: str = "fp32",
+                 iters: int | None = None, key: str = "inference",
+                 device: torch.device | None = None) -> None:
+        if runtime not in RUNTIMES:
+            raise SpecError(f"{key}.runtime: {runtime!r} is not one of {list(RUNTIMES)}")
+        if precision not in PRECISIONS:
+            raise SpecError(f"{key}.precision: {precision!r} is not one of {list(PRECISIONS)}")
+        if device is None:
+            first = next(iter(net.parameters()), None)
+            device = first.device if first is not None else torch.device("cpu")
+        if device.type != "cuda" and runtime == "cudagraph":
+            raise SpecError(f"{key}.runtime: 'cudagraph' needs a CUDA GPU (running on {device.type}); "
+                            f"use {key}.runtime=eager or compile")
+        if device.type != "cuda" and precision != "fp32":
+            raise SpecError(f"{key}.precision: {precision!r} needs a CUDA GPU (running on {device.type}); "
+                            f"use {key}.precision=fp32")
+        self.net = net.eval()
+        self.device = device
+        self.runtime = runtime
+        self.precision = precision
+        self.iters = iters
+        self._dtype = PRECISIONS[precision]
+        self._graphs: dict[tuple, tuple] = {}
+        self._fn: Callable = self._forward
+        if runtime == "compile":
+            self._fn = torch.compile(self._forward, mode="max-autotune-no-cudagraphs", dynamic=False)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self._dtype is None:
+            # fp32 means fp32: cuDNN's TF32 convolutions (on by default) drift ~1e-2 px from
+            # the reference, so they are switched off for this forward only.
+            if self.device.type == "cuda":
+                return torch.backends.cudnn.flags(enabled=True, benchmark=torch.backends.cudnn.benchmark,
+                                                  deterministic=False, allow_tf32=False)
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self._dtype)
+
+    def _forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            return self.net(left, right, iters=self.iters, test_mode=True).float()
+
+    @torch.inference_mode()
+    def __call__(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """Disparity [B,1,H,W] (fp32) for normalised [B,3,H,W] inputs on the network's device."""
+        if self.runtime != "cudagraph":
+            return self._fn(left, right)
+        key = (tuple(left.shape), left.dtype)
+        if key not in self._graphs:
+            self._graphs[key] = self._capture(left, right)
+        graph, static_left, static_right, static_out = self._graphs[key]
+        static_left.copy_(left)
+        static_right.copy_(right)
+        graph.replay()
+        return static_out.clone()
+
+    def _capture(self, left: torch.Tensor, right: torch.Tensor) -> tuple:
+        """Warm up on a side stream (cuDNN picks its algorithms there), then capture one forward."""
+        static_left, static_right = left.clone(), right.clone()
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                self._forward(static_left, static_right)
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = self._forward(static_left, static_right)
+        return graph, static_left, static_right, static_out

@@ -1,0 +1,52 @@
+"""Fast inference runtimes: mode checks on CPU; CUDA-graph / compile parity on a GPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.config import NetworkConfig
+from model.errors import SpecError
+from model.evaluation.runtime import FastForward
+from model.network import build_network
+
+
+@pytest.fixture()
+def tiny_net():
+    torch.manual_seed(0)
+    return build_network(NetworkConfig.tiny()).eval()
+
+
+def test_eager_equals_plain_forward(tiny_net):
+    left, right = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = tiny_net(left, right, iters=3)
+    got = FastForward(tiny_net, "eager", "fp32", iters=3)(left, right)
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("runtime,precision,needle", [
+    ("cudagraph", "fp32", "'cudagraph' needs a CUDA GPU"),
+    ("eager", "bf16", "'bf16' needs a CUDA GPU"),
+    ("turbo", "fp32", "inference.runtime: 'turbo' is not one of"),
+    ("eager", "int8", "inference.precision: 'int8' is not one of"),
+])
+def test_unavailable_modes_are_named(tiny_net, runtime, precision, needle):
+    with pytest.raises(SpecError) as err:
+        FastForward(tiny_net, runtime, precision, key="inference")
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("runtime", ["cudagraph", "compile"])
+def test_fast_runtimes_match_eager_on_gpu(tiny_net, runtime):
+    net = tiny_net.cuda()
+    left, right = torch.randn(2, 3, 64, 96, device="cuda"), torch.randn(2, 3, 64, 96, device="cuda")
+    want = FastForward(net, "eager", "fp32", iters=4)(left, right)
+    fast = FastForward(net, runtime, "fp32", iters=4)
+    for _ in range(2):  # the second call replays the captured graph
+        got = fast(left, right)
+    assert (got - want).abs().max().item() <= 1e-3
+    # new inputs of the same shape go through the same graph
+    left2 = torch.randn_like(left)
+    assert (fast(left2, right) - FastForward(net, "eager", "fp32", iters=4)(left2, right)).abs().max() <= 1e-3
