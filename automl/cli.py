@@ -55,12 +55,13 @@ def _study_from_args(args: argparse.Namespace):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from automl.run import run_study, study_context
+    from automl.run import open_study, run_study
+    from automl.space import build_space, load_train_schema
     from model.status import StatusLogger
 
     spec = _load(args)
-    ctx = study_context(spec)
-    ctx.study_dir.mkdir(parents=True, exist_ok=True)
+    _, ctx = open_study(spec)  # bad sampler / pruner / metric / storage fail here, before any file is written
+    build_space(ctx.settings, load_train_schema())
     (ctx.study_dir / "experiment.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     status = StatusLogger(ctx.study_dir / "status.json")
     status.write("STARTED", f"depth_net automl run: study {ctx.name}")

@@ -15,6 +15,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,9 @@ class PruningCallback(pl.Callback):
         value = float(value)
         if not math.isfinite(value):
             return  # the runner fails a non-finite run; nothing to rank here
-        self.trial.report(value, epoch)
+        with warnings.catch_warnings():  # a resumed retry re-reports the epoch it resumed at
+            warnings.filterwarnings("ignore", message=".*is already reported.*")
+            self.trial.report(value, epoch)
         if self.trial.should_prune():
             self.pruned_at = epoch
             trainer.should_stop = True

@@ -53,8 +53,8 @@ def study_context(spec: dict) -> StudyContext:
 def open_study(spec: dict) -> tuple[optuna.Study, StudyContext]:
     """Create or resume the study; store the spec and folder in it for workers."""
     ctx = study_context(spec)
-    ctx.study_dir.mkdir(parents=True, exist_ok=True)
     study = make_study(ctx.settings, storage=ctx.storage, study_name=ctx.name)
+    ctx.study_dir.mkdir(parents=True, exist_ok=True)
     stored = dict(spec)
     stored["automl"] = ctx.settings
     study.set_user_attr(SPEC_ATTR, stored)
