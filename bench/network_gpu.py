@@ -153,21 +153,26 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     iter_list = [int(v) for v in args.iters.split(",")]
     net = _load_net(args.golden)
-    rows, reference = [], {}
+    result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": []}
+    plain = [m for m in modes if not m.startswith("compile")]
+    if args.golden is not None:
+        result["golden_A_max_abs_diff_px"] = _golden_parity(net, args.golden, plain)
+        print("golden_A_max_abs_diff_px", json.dumps(result["golden_A_max_abs_diff_px"]), flush=True)
+    if args.real is not None:
+        result["real_epe"] = _real_epe(net, args.real, plain)
+        print("real_epe", json.dumps(result["real_epe"]), flush=True)
+    reference: dict = {}
     for (h, w) in sizes:
         for iters in iter_list:
             for mode in modes:
                 if mode.startswith("compile") and f"{h}x{w}x{iters}" not in args.compile_only.split(","):
                     continue
                 row = _measure(net, mode, h, w, iters, args, reference)
-                rows.append(row)
+                result["rows"].append(row)
                 print(json.dumps(row), flush=True)
-    result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}
-    if args.golden is not None:
-        result["golden_A_max_abs_diff_px"] = _golden_parity(net, args.golden, [m for m in modes
-                                                                               if not m.startswith("compile")])
-    if args.real is not None:
-        result["real_epe"] = _real_epe(net, args.real, [m for m in modes if not m.startswith("compile")])
+                if args.json:  # written as it goes: a run cut short still leaves its rows
+                    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+                    Path(args.json).write_text(json.dumps(result, indent=2))
     _print_table(result)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

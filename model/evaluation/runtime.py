@@ -5,7 +5,8 @@ over padded inputs (H, W multiples of 32). It is the same network modules in eve
 mode; only how the forward is launched changes:
 
 * `eager`     - plain PyTorch (any device);
-* `compile`   - `torch.compile(mode="max-autotune-no-cudagraphs")`, shapes static per input size;
+* `compile`   - `torch.compile(mode="reduce-overhead")` (Inductor fusion + its own CUDA graphs),
+                shapes static per input size; the first call per size compiles (tens of seconds);
 * `cudagraph` - the whole forward (all GRU iterations) captured once per input shape
                 into a CUDA graph and replayed: the forward is launch-bound (hundreds
                 of small kernels per iteration), and replay removes the CPU launch cost.
@@ -67,7 +68,7 @@ class FastForward:
         self._graphs: dict[tuple, tuple] = {}
         self._fn: Callable = self._forward
         if runtime == "compile":
-            self._fn = torch.compile(self._forward, mode="max-autotune-no-cudagraphs", dynamic=False)
+            self._fn = torch.compile(self._forward, mode="reduce-overhead", dynamic=False)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self._dtype is None:
