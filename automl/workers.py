@@ -26,6 +26,7 @@ from model.errors import DepthNetError, SpecError
 
 __all__ = ["worker_slots", "clean_zombies", "run_worker", "open_worker_study", "launch_workers", "trial_budget_left"]
 
+REPO = Path(__file__).resolve().parents[1]
 SPEC_ATTR = "spec"
 STUDY_DIR_ATTR = "study_dir"
 
@@ -120,6 +121,8 @@ def open_worker_study(storage: str, study_name: str) -> tuple[optuna.Study, dict
 def _worker_env(cuda_devices: str, threads: int) -> dict:
     env = dict(os.environ)
     env["CUDA_VISIBLE_DEVICES"] = cuda_devices
+    # The workers import this checkout even when it is not pip-installed.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.setdefault("OMP_NUM_THREADS", str(threads))
     return env
 
