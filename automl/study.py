@@ -4,12 +4,17 @@
 objective (stereo training, the LCBench surrogate in bench/, a quadratic in tests), so the
 search defaults can be measured apart from training.
 
-Defaults and why (numbers from `bench/search_quality.py`, see its docstring):
-- TPE, multivariate (lr and weight decay interact), constant liar (parallel workers do not
-  all sample the same point), seeded, `n_startup_trials` 10.
-- Hyperband with reduction factor 3 and `min_resource = ceil(max_epochs / 27)`: four
-  brackets whose first rung is a few epochs, so most candidates cost ~1/27 of a full run
-  and the full-length trials are the survivors of real comparisons.
+Defaults and why (bench/search_quality.py on the LCBench surrogate, 34 tasks x 10 seeds,
+best final validation loss at 25 % of the epochs of 40-trial random search):
+- Pruner: asynchronous successive halving, reduction factor 3, first rung at
+  `ceil(max_epochs / 27)` epochs (rungs at ~1/27, 1/9, 1/3 of a run), so most candidates
+  cost a few epochs and full runs are the survivors of real comparisons. Hyperband tuned the
+  same way does worse at these budgets (it splits the trials into brackets and TPE then
+  learns from each bracket alone): median ratio to random@100 % (geomean over tasks) 0.94
+  with successive halving vs 1.00 with Hyperband; Optuna's plain TPE + Hyperband: 1.15.
+- TPE: multivariate (lr and weight decay interact), constant liar (parallel workers do not
+  all sample the same point), seeded, 5 random startup trials (10 cost 0.07 of the ratio:
+  with pruning, each startup trial is cheap but the model starts later).
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ PRUNERS = ("hyperband", "successive_halving", "median", "none")
 DIRECTIONS = ("minimize", "maximize")
 LATENCY_ATTR = "latency_ms"
 DEFAULT_MAX_EPOCHS = 27
+DEFAULT_PRUNER = "successive_halving"
+DEFAULT_STARTUP_TRIALS = 5
 MAX_RETRY = 2
 
 
@@ -87,7 +94,7 @@ def build_sampler(settings: dict) -> optuna.samplers.BaseSampler:
     """The sampler named by `automl.sampler` (default tpe), seeded by `automl.seed`."""
     name = str(settings.get("sampler") or "tpe").lower()
     seed = settings.get("seed")
-    n_startup = int(settings.get("n_startup_trials", 10))
+    n_startup = int(settings.get("n_startup_trials", DEFAULT_STARTUP_TRIALS))
     if name == "tpe":
         return optuna.samplers.TPESampler(
             seed=seed,
@@ -111,8 +118,8 @@ def default_min_resource(max_epochs: int, reduction_factor: int = 3) -> int:
 
 
 def build_pruner(settings: dict) -> optuna.pruners.BasePruner:
-    """The pruner named by `automl.pruner` (default hyperband), sized to `automl.max_epochs`."""
-    name = str(settings.get("pruner") or "hyperband").lower()
+    """The pruner named by `automl.pruner` (default successive_halving), sized to `automl.max_epochs`."""
+    name = str(settings.get("pruner") or DEFAULT_PRUNER).lower()
     max_epochs = int(settings.get("max_epochs") or DEFAULT_MAX_EPOCHS)
     factor = int(settings.get("reduction_factor", 3))
     min_resource = int(settings.get("min_epochs") or default_min_resource(max_epochs, factor))

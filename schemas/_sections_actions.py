@@ -145,7 +145,8 @@ def automl_section() -> dict:
         "storage": string(None, "Optuna storage URL; null = SQLite file in the study folder; "
                           "journal:<file> for many processes on one host.", nullable=True),
         "sampler": enum("tpe", ["tpe", "gp", "cmaes", "random"], "Sampler."),
-        "pruner": enum("hyperband", ["hyperband", "successive_halving", "median", "none"], "Pruner."),
+        "pruner": enum("successive_halving", ["hyperband", "successive_halving", "median", "none"],
+                       "Pruner (successive_halving: see automl/study.py for why it is the default)."),
         "metric": enum("val/epe", METRICS, "Metric to optimise (per-epoch validation)."),
         "direction": enum("minimize", ["minimize", "maximize"], "Optimisation direction (explicit)."),
         "n_trials": integer(20, "Trial budget.", 1),

@@ -26,12 +26,15 @@ def _one_line_error(settings: dict, match: str, **kwargs) -> str:
     return message
 
 
-def test_defaults_are_seeded_multivariate_tpe_with_hyperband() -> None:
+def test_defaults_are_seeded_multivariate_tpe_with_successive_halving() -> None:
     study = make_study({"seed": 3, "max_epochs": 54})
     assert isinstance(study.sampler, optuna.samplers.TPESampler)
     assert study.sampler._multivariate and study.sampler._constant_liar
-    assert isinstance(study.pruner, optuna.pruners.HyperbandPruner)
-    assert study.pruner._min_resource == 2 and study.pruner._max_resource == 54
+    assert study.sampler._n_startup_trials == 5
+    assert isinstance(study.pruner, optuna.pruners.SuccessiveHalvingPruner)
+    assert study.pruner._min_resource == 2 and study.pruner._reduction_factor == 3
+    hyperband = make_study({"pruner": "hyperband", "max_epochs": 54}).pruner
+    assert hyperband._min_resource == 2 and hyperband._max_resource == 54
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
 
 
