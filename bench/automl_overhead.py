@@ -25,14 +25,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _spec(root: Path, trials: int, epochs: int, size: list[int], workers: int, per_gpu: int, repeat: int) -> dict:
+def _spec(root: Path, trials: int, epochs: int, size: list[int], workers: int, per_gpu: int, repeat: int,
+          config: str = "tiny") -> dict:
     from model.config import NetworkConfig
     from model.spec import load_spec
 
     import yaml
 
-    model = NetworkConfig.tiny().to_dict()
+    model = (NetworkConfig() if config == "bp2" else NetworkConfig.tiny()).to_dict()
     model["stereo_backbone"]["edgenext_pretrained_path"] = None
+    max_disp = int(model["max_disparity"])
     synthetic = {"dataset_name": "Synthetic", "num_samples": 2, "image_size": size}
     no_aug = {"crop_size": size, "min_scale": 0.0, "max_scale": 0.0, "stretch_prob": 0.0, "yjitter_prob": 0.0,
               "color_aug_prob": 0.0, "eraser_aug_prob": 0.0}
@@ -40,7 +42,7 @@ def _spec(root: Path, trials: int, epochs: int, size: list[int], workers: int, p
         "results_dir": str(root),
         "model": model,
         "dataset": {
-            "max_disparity": 64,
+            "max_disparity": max_disp,
             "train_dataset": {"data_sources": [{**synthetic, "seed": 0}] * repeat, "batch_size": 2, "workers": 0,
                               "augmentation": no_aug},
             "val_dataset": {"data_sources": [{**synthetic, "seed": 7}], "batch_size": 1, "workers": 0},
@@ -55,7 +57,8 @@ def _spec(root: Path, trials: int, epochs: int, size: list[int], workers: int, p
     return load_spec(path, "automl")
 
 
-def measure(trials: int, epochs: int, size: list[int], workers: int, per_gpu: int, repeat: int) -> dict:
+def measure(trials: int, epochs: int, size: list[int], workers: int, per_gpu: int, repeat: int,
+            config: str = "tiny") -> dict:
     """Run one study; returns wall time, time in fit, overhead per trial and trials/hour."""
     from automl.run import run_study
     from model.status import StatusLogger
@@ -71,11 +74,12 @@ def measure(trials: int, epochs: int, size: list[int], workers: int, per_gpu: in
             inside.append(time.perf_counter() - start)
 
     with tempfile.TemporaryDirectory() as tmp:
-        spec = _spec(Path(tmp), trials, epochs, size, workers, per_gpu, repeat)
+        spec = _spec(Path(tmp), trials, epochs, size, workers, per_gpu, repeat, config)
         start = time.perf_counter()
         run_study(spec, StatusLogger(Path(tmp) / "status.json"), fit=timed_fit if workers <= 1 else None)
         wall = time.perf_counter() - start
-    result = {"trials": trials, "epochs": epochs, "workers": workers, "trials_per_gpu": per_gpu,
+    result = {"config": config, "size": size, "trials": trials, "epochs": epochs, "workers": workers,
+              "trials_per_gpu": per_gpu,
               "wall_s": round(wall, 2), "trials_per_hour": round(3600.0 * trials / wall, 1)}
     if inside:
         overhead = wall - sum(inside)
@@ -93,9 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=4, help="train pairs x2 per epoch (more = longer epochs)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--trials-per-gpu", type=int, default=1)
+    parser.add_argument("--config", choices=["tiny", "bp2"], default="tiny", help="network widths of the trials")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    result = measure(args.trials, args.epochs, args.size, args.workers, args.trials_per_gpu, args.repeat)
+    result = measure(args.trials, args.epochs, args.size, args.workers, args.trials_per_gpu, args.repeat,
+                     args.config)
     print(json.dumps(result))
     if "overhead_fraction" in result:
         print(f"harness overhead: {result['overhead_per_trial_s']:.2f} s per trial, "

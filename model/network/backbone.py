@@ -8,6 +8,7 @@ i.e. the upstream checkpoint's; `checkpoint.py` maps TAO's EdgeNeXt names onto t
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import timm
@@ -34,6 +35,39 @@ class _UpConcat(nn.Module):
         return self.conv2(torch.cat([x, skip], dim=1))  # [N, 2*out, 2h, 2w]
 
 
+class _FourierPositions(nn.Module):
+    """EdgeNeXt's Fourier position encoding, computed on the input's device.
+
+    Same values and the same `token_projection` weights as timm's PositionalEncodingFourier,
+    which builds its mask on the CPU and copies it over on every call: that copy forbids
+    CUDA-graph capture and costs a host round trip per forward.
+    """
+
+    def __init__(self, original: nn.Module) -> None:
+        super().__init__()
+        self.token_projection = original.token_projection
+        self.hidden_dim = original.hidden_dim
+        self.temperature = original.temperature
+
+    def forward(self, shape: tuple[int, int, int]) -> torch.Tensor:
+        b, h, w = shape
+        weight = self.token_projection.weight
+        eps, scale = 1e-6, 2 * math.pi
+        y = torch.arange(1, h + 1, device=weight.device, dtype=torch.float32) / (h + eps) * scale  # [h]
+        x = torch.arange(1, w + 1, device=weight.device, dtype=torch.float32) / (w + eps) * scale  # [w]
+        dim_t = torch.arange(self.hidden_dim, device=weight.device, dtype=torch.float32)
+        dim_t = self.temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / self.hidden_dim)
+        pos_y = _sin_cos(y[:, None] / dim_t)[:, None, :].expand(h, w, -1)  # [h, w, hidden]
+        pos_x = _sin_cos(x[:, None] / dim_t)[None, :, :].expand(h, w, -1)  # [h, w, hidden]
+        pos = torch.cat([pos_y, pos_x], dim=-1).permute(2, 0, 1)[None].expand(b, -1, -1, -1)
+        return self.token_projection(pos.to(weight.dtype))  # [B, dim, h, w]
+
+
+def _sin_cos(t: torch.Tensor) -> torch.Tensor:
+    """Interleave sin of the even and cos of the odd columns, as EdgeNeXt does."""
+    return torch.stack([t[..., 0::2].sin(), t[..., 1::2].cos()], dim=-1).flatten(-2)
+
+
 class FeatureExtractor(nn.Module):
     """EdgeNeXt-Small stages + decoder; `forward` returns the 4-level pyramid.
 
@@ -47,6 +81,10 @@ class FeatureExtractor(nn.Module):
         edgenext = timm.create_model("edgenext_small", pretrained=False, num_classes=0)
         if tuple(s.blocks[0].conv_dw.out_channels for s in edgenext.stages) != EDGENEXT_DIMS:
             raise RuntimeError("timm edgenext_small no longer has widths 48/96/160/304")
+        for stage in edgenext.stages:
+            for block in stage.blocks:
+                if getattr(block, "pos_embd", None) is not None:
+                    block.pos_embd = _FourierPositions(block.pos_embd)
         self.stem = edgenext.stem  # conv 4x4 s4 + LayerNorm2d -> [N, 48, H/4, W/4]
         self.stages = edgenext.stages  # 4 stages (stage N>0 starts with a 2x2 s2 downsample)
         d4, d8, d16, d32 = EDGENEXT_DIMS
