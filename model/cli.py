@@ -4,7 +4,8 @@ Actions are looked up by import in `ACTIONS`, so a part plugs in by adding
 `model/actions/<name>.py` with `run(spec, status) -> dict` (and optionally
 `check(spec) -> None`, called before anything is written, to validate inputs
 such as data files and checkpoints). `depth_net automl ...` hands its argv to
-`automl.cli.main(argv)`.
+`automl.cli.main(argv)`. `train` also takes `--request "..."` and
+`--automl-policy auto|on|off` (`_RUN_OPTIONS`), passed to its check / run as keywords.
 
 Order of a run: spec (load, override, default, validate) -> results dir is
 writable -> `check(spec)` -> create the results dir, write `experiment.yaml` and
@@ -29,6 +30,10 @@ from model.errors import DepthNetError, RunFailed, SpecError
 from model.status import StatusLogger, results_dir_for
 
 __all__ = ["ACTIONS", "main"]
+
+POLICY_CHOICES = ("auto", "on", "off")
+# Options of the command line (not spec keys) handed to an action's check / run as keywords.
+_RUN_OPTIONS = {"train": ("request", "automl_policy")}
 
 
 class Action(NamedTuple):
@@ -90,6 +95,12 @@ def _action_parser(name: str) -> _Parser:
     parser.add_argument("-e", "--experiment_spec", "--experiment_spec_file", dest="spec", default=None,
                         help="YAML spec file (schemas/%s.schema.json); omitted: schema defaults" % name)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    if name == "train":
+        parser.add_argument("--request", default=None, metavar="TEXT",
+                            help='the user\'s request; "turn off AutoML", "no HPO", "plain training" ... '
+                                 "mean direct training for this run")
+        parser.add_argument("--automl-policy", dest="automl_policy", choices=POLICY_CHOICES, default=None,
+                            help="auto | on | off for this run; beats --request and train.automl_policy")
     parser.add_argument("overrides", nargs="*", metavar="dotted.key=value",
                         help="override any spec key; values are YAML (lists: key=[320,736])")
     return parser
@@ -141,14 +152,15 @@ def _run_action(name: str, args: argparse.Namespace) -> int:
     out_dir = results_dir_for(spec, name)
     key = f"{name}.results_dir" if (spec.get(name) or {}).get("results_dir") else "results_dir"
     _check_writable(out_dir, key)
+    options = {key: getattr(args, key) for key in _RUN_OPTIONS.get(name, ())}
     if hasattr(module, "check"):
-        module.check(spec)
+        module.check(spec, **options)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "experiment.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     status = StatusLogger(out_dir / "status.json")
     status.write("STARTED", f"Starting depth_net {name}", results_dir=str(out_dir))
     try:
-        result = module.run(spec, status) or {}
+        result = module.run(spec, status, **options) or {}
         kpi = result.get("kpi") or {}
         _check_kpi(kpi)
     except DepthNetError as exc:

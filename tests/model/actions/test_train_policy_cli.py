@@ -1,0 +1,93 @@
+"""`depth_net train --request / --automl-policy`: the flags reach the AutoML policy resolver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from model.cli import main
+from model.config import NetworkConfig
+from model.status import read_status
+
+_NO_AUG = {"crop_size": [64, 96], "min_scale": 0.0, "max_scale": 0.0, "stretch_prob": 0.0,
+           "yjitter_prob": 0.0, "color_aug_prob": 0.0, "eraser_aug_prob": 0.0}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def spec_file(tmp_path) -> Path:
+    """A tiny train spec (64 x 96 Synthetic, 1 epoch) that leaves train.automl_policy at its default auto."""
+    model = NetworkConfig.tiny().to_dict()
+    model["stereo_backbone"]["edgenext_pretrained_path"] = None
+    synthetic = {"dataset_name": "Synthetic", "num_samples": 2, "seed": 0, "image_size": [64, 96]}
+    spec = {
+        "results_dir": str(tmp_path / "runs"),
+        "model": model,
+        "dataset": {"max_disparity": 64,
+                    "train_dataset": {"data_sources": [synthetic], "batch_size": 2, "workers": 0,
+                                      "augmentation": dict(_NO_AUG)},
+                    "val_dataset": {"data_sources": [], "batch_size": 1, "workers": 0}},
+        "train": {"num_epochs": 1, "seed": 3, "log_every_n_steps": 1},
+        "automl": {"study_name": "must_not_exist"},
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+def _decision(run_dir: Path) -> dict:
+    rows = [e for e in read_status(run_dir / "status.json") if "policy" in e]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def _assert_direct(rc: int, out: str, tmp_path: Path) -> dict:
+    assert rc == 0, out
+    assert "AutoML policy: direct" in out and out.strip().splitlines()[-1] == "Execution status: PASS"
+    run_dir = tmp_path / "runs" / "train"
+    assert list(run_dir.glob("*.pth")), "direct training wrote no checkpoint"
+    assert not (tmp_path / "runs" / "must_not_exist").exists(), "a study was started"
+    decision = _decision(run_dir)
+    assert decision["policy"] == "direct" and decision["automl_policy"] == "off"
+    return decision
+
+
+def test_request_turn_off_automl_trains_directly(spec_file, tmp_path, capfd):
+    rc = main(["train", "-e", str(spec_file), "--request", "Fine-tune on my data but turn off AutoML please"])
+    out = capfd.readouterr().out
+    decision = _assert_direct(rc, out, tmp_path)
+    assert "turn off AutoML" in decision["rule"] and "request" in decision["source"]
+
+
+def test_automl_policy_flag_off_trains_directly(spec_file, tmp_path, capfd):
+    rc = main(["train", "-e", str(spec_file), "--automl-policy", "off"])
+    decision = _assert_direct(rc, capfd.readouterr().out, tmp_path)
+    assert decision["source"] == "--automl-policy off"
+
+
+def test_flag_beats_spec_and_request(spec_file, tmp_path, capfd):
+    # the spec asks for a study, the request for none; the explicit flag decides
+    rc = main(["train", "-e", str(spec_file), "train.automl_policy=on", "--request", "please run a search",
+               "--automl-policy", "off"])
+    decision = _assert_direct(rc, capfd.readouterr().out, tmp_path)
+    assert decision["source"] == "--automl-policy off"
+
+
+def test_invalid_automl_policy_is_one_line_exit_2(spec_file, tmp_path, capfd):
+    rc = main(["train", "-e", str(spec_file), "--automl-policy", "x"])
+    out, err = capfd.readouterr()
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "--automl-policy" in lines[0]
+    assert "'x'" in lines[0] and "off" in lines[0]
+    assert not (tmp_path / "runs").exists()
