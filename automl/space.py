@@ -1,9 +1,11 @@
 """The search space: schemas/train.schema.json AutoML metadata + the spec's `automl` section.
 
-Searchable leaves carry `automl_enabled: true`, `minimum` / `maximum` (or `enum`) and
+Searchable leaves carry `automl_enabled: true`, the default search range `automl_minimum` /
+`automl_maximum` (falling back to the validation limits `minimum` / `maximum`) or `enum`, and
 `automl_scale` (log | linear); the root lists `automl_default_parameters` and
-`automl_disabled_parameters`. The spec narrows or widens ranges within the schema's bounds
-(`automl.parameters: {train.optim.lr: {min, max, log}}`), adds keys (`automl.include`) and
+`automl_disabled_parameters`. The spec narrows or widens a range within the schema's validation
+limits (`minimum` / `maximum` / `exclusiveMinimum`: what a user may set the key to) through
+`automl.parameters: {train.optim.lr: {min, max, log}}`, adds keys (`automl.include`) and
 drops them (`automl.exclude`). `model.*` keys are never searched: a width change would not
 load the fine-tuning checkpoint. Pure functions: values in, values out.
 """
@@ -81,20 +83,39 @@ def searchable_leaves(schema: dict) -> dict[str, dict]:
 
 
 def _base_spec(name: str, leaf: dict) -> ParamSpec:
-    """The schema's own range for a searchable leaf."""
+    """The schema's default search range for a searchable leaf."""
     if "enum" in leaf:
         return ParamSpec(name, "categorical", choices=tuple(leaf["enum"]))
     types = leaf.get("type")
     types = types if isinstance(types, list) else [types]
     kind = "int" if "integer" in types else "float"
-    if "minimum" not in leaf or "maximum" not in leaf:
-        raise SpecError(f"schemas/train.schema.json: {name} is automl_enabled but has no minimum/maximum")
+    low, high = leaf.get("automl_minimum", leaf.get("minimum")), leaf.get("automl_maximum", leaf.get("maximum"))
+    if low is None or high is None:
+        raise SpecError(f"schemas/train.schema.json: {name} is automl_enabled but has no "
+                        "automl_minimum/automl_maximum (or minimum/maximum)")
     log = leaf.get("automl_scale", "linear") == "log"
-    return ParamSpec(name, kind, low=leaf["minimum"], high=leaf["maximum"], log=log)
+    return ParamSpec(name, kind, low=low, high=high, log=log)
 
 
-def _override(base: ParamSpec, change: dict) -> ParamSpec:
-    """`automl.parameters.<key>` applied to the schema range; outside the schema is an error."""
+def _limits_text(leaf: dict) -> str:
+    lo = f"[{leaf['minimum']}" if "minimum" in leaf else (
+        f"({leaf['exclusiveMinimum']}" if "exclusiveMinimum" in leaf else "(-inf")
+    hi = f"{leaf['maximum']}]" if "maximum" in leaf else (
+        f"{leaf['exclusiveMaximum']})" if "exclusiveMaximum" in leaf else "inf)")
+    return f"{lo}, {hi}"
+
+
+def _within_limits(value: float, leaf: dict) -> bool:
+    """Whether `value` passes the leaf's validation limits (what the spec key may be set to)."""
+    return not (("minimum" in leaf and value < leaf["minimum"])
+                or ("exclusiveMinimum" in leaf and value <= leaf["exclusiveMinimum"])
+                or ("maximum" in leaf and value > leaf["maximum"])
+                or ("exclusiveMaximum" in leaf and value >= leaf["exclusiveMaximum"]))
+
+
+def _override(base: ParamSpec, change: dict, leaf: dict) -> ParamSpec:
+    """`automl.parameters.<key>` applied to the default search range; outside the schema's
+    validation limits (the values the key may take at all) is an error."""
     where = f"automl.parameters.{base.name}"
     if base.kind == "categorical":
         if set(change) - {"choices"}:
@@ -108,9 +129,12 @@ def _override(base: ParamSpec, change: dict) -> ParamSpec:
         raise SpecError(f"{where}: choices are for enum keys; use min / max for this {base.kind} key")
     low, high = change.get("min", base.low), change.get("max", base.high)
     log = bool(change.get("log", base.log))
-    if low < base.low or high > base.high:
+    for bound, value in (("min", low), ("max", high)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(f"{where}.{bound}: {value!r} is not a number")
+    if not (_within_limits(low, leaf) and _within_limits(high, leaf)):
         raise SpecError(
-            f"{where}: range [{low}, {high}] is outside the schema bounds [{base.low}, {base.high}]; "
+            f"{where}: range [{low}, {high}] is outside the schema bounds {_limits_text(leaf)} of {base.name}; "
             "choose min / max within them"
         )
     if low >= high:
@@ -142,7 +166,7 @@ def build_space(settings: dict, schema: dict) -> list[ParamSpec]:
         if name in excluded:
             continue
         base = _base_spec(name, leaves[name])
-        space.append(_override(base, overrides[name]) if name in overrides else base)
+        space.append(_override(base, overrides[name], leaves[name]) if name in overrides else base)
     return space
 
 

@@ -52,16 +52,16 @@ def _kind(value: object) -> str:
 
 def _range(schema: dict) -> str:
     lo, hi = schema.get("minimum"), schema.get("maximum")
-    xlo = schema.get("exclusiveMinimum")
+    xlo, xhi = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+    left = f"[{lo}" if lo is not None else (f"({xlo}" if xlo is not None else None)
+    right = f"{hi}]" if hi is not None else (f"{xhi})" if xhi is not None else None)
     parts = []
-    if lo is not None and hi is not None:
-        parts.append(f"in [{lo}, {hi}]")
-    elif xlo is not None:
-        parts.append(f"> {xlo}")
-    elif lo is not None:
-        parts.append(f">= {lo}")
-    elif hi is not None:
-        parts.append(f"<= {hi}")
+    if left and right:
+        parts.append(f"in {left}, {right}")
+    elif left:
+        parts.append(f">= {lo}" if lo is not None else f"> {xlo}")
+    elif right:
+        parts.append(f"<= {hi}" if hi is not None else f"< {xhi}")
     if "multipleOf" in schema:
         parts.append(f"multiple of {schema['multipleOf']}")
     return ", ".join(parts)

@@ -86,14 +86,20 @@ def section(desc: str, props: dict, **extra: Any) -> dict:
     return out
 
 
-def searchable(leaf: dict, scale: str, minimum: float | None = None,
-               maximum: float | None = None) -> dict:
-    """Mark a leaf as searchable by AutoML with a scale (`log` | `linear`) and bounds."""
+def searchable(leaf: dict, scale: str, automl_minimum: float | None = None,
+               automl_maximum: float | None = None) -> dict:
+    """Mark a leaf as searchable by AutoML with a scale (`log` | `linear`) and default search bounds.
+
+    `minimum` / `maximum` / `exclusiveMinimum` of the leaf are validation limits (what a user may
+    set); `automl_minimum` / `automl_maximum` are the default search range (AutoML falls back to
+    the validation limits when they are absent). A user's `automl.parameters` range may narrow or
+    widen the search range, but only within the validation limits.
+    """
     out = dict(leaf)
     out["automl_enabled"] = True
     out["automl_scale"] = scale
-    if minimum is not None:
-        out["minimum"] = minimum
-    if maximum is not None:
-        out["maximum"] = maximum
+    if automl_minimum is not None:
+        out["automl_minimum"] = automl_minimum
+    if automl_maximum is not None:
+        out["automl_maximum"] = automl_maximum
     return out

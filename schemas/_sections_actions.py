@@ -12,19 +12,22 @@ METRICS = ["val/epe", "val/bp1", "val/bp2", "val/bp3", "val/d1", "val/rmse", "va
 def _optim() -> dict:
     return section("Optimizer and learning-rate schedule.", {
         "optimizer": searchable(enum("AdamW", ["AdamW", "SGD"], "Optimizer."), "linear"),
-        "lr": searchable(number(1e-4, "Peak learning rate.", 1e-6, 1e-2), "log"),
-        "weight_decay": searchable(number(1e-5, "Weight decay (decoupled for AdamW).", 1e-8, 1e-1), "log"),
+        "lr": searchable(number(1e-4, "Peak learning rate.", maximum=1.0, exclusiveMinimum=0.0),
+                         "log", 1e-6, 1e-2),
+        "weight_decay": searchable(number(1e-5, "Weight decay (decoupled for AdamW); 0 disables.", 0.0, 1.0),
+                                   "log", 1e-8, 1e-1),
         "lr_scheduler": searchable(enum("MultiStepLR", ["MultiStepLR", "StepLR", "CosineAnnealingLR",
                                                         "OneCycleLR", "PolynomialLR"],
                                         "Learning-rate schedule (stepped per optimizer step)."), "linear"),
         "lr_steps": int_list([1000], "MultiStepLR milestones, in optimizer steps.", minimum=1),
         "lr_step_size": integer(1000, "StepLR period in optimizer steps.", 1),
         "lr_decay": searchable(number(0.5, "Multiplicative decay (MultiStepLR / StepLR gamma; "
-                                      "PolynomialLR power).", 0.05, 1.0), "log"),
+                                      "PolynomialLR power).", maximum=1.0, exclusiveMinimum=0.0),
+                              "log", 0.05, 1.0),
         "min_lr": searchable(number(0.0, "Floor of the learning rate (CosineAnnealingLR eta_min).",
-                                    0.0, 1e-3), "linear"),
-        "warmup_steps": searchable(integer(0, "Linear warm-up from 0 over this many steps.", 0, 2000),
-                                   "linear"),
+                                    0.0, 1.0), "linear", 0.0, 1e-3),
+        "warmup_steps": searchable(integer(0, "Linear warm-up from 0 over this many steps.", 0),
+                                   "linear", 0, 2000),
     })
 
 
@@ -42,7 +45,7 @@ def train_section() -> dict:
         "resume_training_checkpoint_path": path("Resume from this checkpoint (optimizer, epoch, RNG)."),
         "pretrained_model_path": path("Initial weights (bp2 .pth, TAO or our checkpoint, plain state dict)."),
         "precision": enum("fp32", ["fp32", "fp16", "bf16"], "Training precision."),
-        "clip_grad_norm": searchable(number(1.0, "Gradient norm clip; 0 disables.", 0.0, 10.0), "linear"),
+        "clip_grad_norm": searchable(number(1.0, "Gradient norm clip; 0 disables.", 0.0), "linear", 0.0, 10.0),
         "log_every_n_steps": integer(50, "Log the training loss every N steps.", 1),
         "optim": _optim(),
         "automl_policy": enum("auto", ["auto", "on", "off"],

@@ -85,7 +85,7 @@ def build(action: str) -> dict:
 def _strip_automl(node: object) -> None:
     """Remove automl_* leaf metadata: only train / automl schemas describe the search space."""
     if isinstance(node, dict):
-        for key in [k for k in node if k in ("automl_enabled", "automl_scale")]:
+        for key in [k for k in node if k in ("automl_enabled", "automl_scale", "automl_minimum", "automl_maximum")]:
             del node[key]
         for value in node.values():
             _strip_automl(value)

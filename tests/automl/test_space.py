@@ -28,7 +28,10 @@ def test_defaults_come_from_the_schema_metadata() -> None:
     assert list(space) == SCHEMA["automl_default_parameters"]
     assert set(space) == {"train.optim.lr", "train.optim.lr_decay", "train.optim.weight_decay", "train.optim.warmup_steps"}
     lr_leaf = SCHEMA["properties"]["train"]["properties"]["optim"]["properties"]["lr"]
-    assert (space["train.optim.lr"].low, space["train.optim.lr"].high) == (lr_leaf["minimum"], lr_leaf["maximum"])
+    # the search range is the leaf's automl_minimum / automl_maximum, not its (wider) validation limits
+    assert (space["train.optim.lr"].low, space["train.optim.lr"].high) == (lr_leaf["automl_minimum"], lr_leaf["automl_maximum"])
+    assert (space["train.optim.lr"].low, space["train.optim.lr"].high) == (1e-6, 1e-2)
+    assert lr_leaf["maximum"] > lr_leaf["automl_maximum"]
 
 
 def test_learning_rate_and_decay_are_log_scale() -> None:
@@ -63,12 +66,31 @@ def test_parameters_key_is_included_and_choices_narrowed() -> None:
     assert space["train.optim.lr_scheduler"].choices == ("StepLR", "CosineAnnealingLR")
 
 
-def test_range_outside_schema_is_one_line_error() -> None:
+def test_range_may_widen_up_to_the_validation_limits() -> None:
+    # beyond the default search range [1e-6, 1e-2] but within what train.optim.lr accepts, (0, 1]
+    space = _by_name({"parameters": {"train.optim.lr": {"min": 1e-9, "max": 0.5},
+                                     "train.optim.weight_decay": {"min": 0.0, "max": 0.5, "log": False}}})
+    assert (space["train.optim.lr"].low, space["train.optim.lr"].high, space["train.optim.lr"].log) == (1e-9, 0.5, True)
+    assert (space["train.optim.weight_decay"].low, space["train.optim.weight_decay"].log) == (0.0, False)
+
+
+@pytest.mark.parametrize("key, change, bad", [
+    ("train.optim.lr", {"min": 1e-5, "max": 2.0}, "[1e-05, 2.0]"),
+    ("train.optim.lr", {"min": 0.0, "max": 1e-3, "log": False}, "[0.0, 0.001]"),  # exclusiveMinimum 0
+    ("train.optim.weight_decay", {"min": -0.1, "max": 0.1, "log": False}, "[-0.1, 0.1]"),
+    ("train.optim.warmup_steps", {"min": -5, "max": 10}, "[-5, 10]"),
+])
+def test_range_outside_schema_is_one_line_error(key: str, change: dict, bad: str) -> None:
     with pytest.raises(SpecError) as info:
-        build_space({"parameters": {"train.optim.lr": {"min": 1e-9, "max": 0.5}}}, SCHEMA)
+        build_space({"parameters": {key: change}}, SCHEMA)
     msg = str(info.value)
-    assert "automl.parameters.train.optim.lr" in msg and "[1e-09, 0.5]" in msg and "outside the schema bounds" in msg
+    assert f"automl.parameters.{key}" in msg and bad in msg and "outside the schema bounds" in msg
     assert "\n" not in msg
+
+
+def test_weight_decay_log_range_from_zero_needs_linear_scale() -> None:
+    with pytest.raises(SpecError, match="log scale needs min > 0, got 0.0"):
+        build_space({"parameters": {"train.optim.weight_decay": {"min": 0.0, "max": 0.1}}}, SCHEMA)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +116,8 @@ def test_small_schema_dict() -> None:
             "a": {
                 "type": "object",
                 "properties": {
-                    "x": {"type": "integer", "minimum": 1, "maximum": 8, "automl_enabled": True},
+                    "x": {"type": "integer", "minimum": 0, "maximum": 100, "automl_minimum": 1, "automl_maximum": 8,
+                          "automl_enabled": True},
                     "y": {"type": "number", "minimum": 0.1, "maximum": 1.0, "automl_enabled": True, "automl_scale": "log"},
                     "z": {"type": "number", "minimum": 0, "maximum": 1, "automl_enabled": True},
                 },
@@ -104,6 +127,9 @@ def test_small_schema_dict() -> None:
     assert set(searchable_leaves(schema)) == {"a.x", "a.y"}
     space = build_space({"include": ["a.y"]}, schema)
     assert [(p.name, p.kind, p.log) for p in space] == [("a.x", "int", False), ("a.y", "float", True)]
+    assert (space[0].low, space[0].high) == (1, 8)  # automl bounds
+    assert (space[1].low, space[1].high) == (0.1, 1.0)  # no automl bounds: the validation limits
+    assert build_space({"parameters": {"a.x": {"min": 0, "max": 100}}}, schema)[0].high == 100
 
 
 def test_suggest_and_apply_params() -> None:

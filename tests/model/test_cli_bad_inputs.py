@@ -103,8 +103,8 @@ def test_boolean_where_number_expected(tmp_path, capfd):
 
 
 def test_out_of_range_value(tmp_path, capfd):
-    _check_bad(tmp_path, capfd, _evaluate(tmp_path, text="train:\n  optim:\n    lr: 0.5\n"),
-               "train.optim.lr: 0.5 is not allowed; allowed: a number in [1e-06, 0.01]")
+    _check_bad(tmp_path, capfd, _evaluate(tmp_path, text="train:\n  optim:\n    lr: 5\n"),
+               "train.optim.lr: 5 is not allowed; allowed: a number in (0.0, 1.0]")
 
 
 def test_enum_violation(tmp_path, capfd):

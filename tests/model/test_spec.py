@@ -127,8 +127,10 @@ def test_override_wins_over_file(tmp_path):
 
 
 @pytest.mark.parametrize("override, needle", [
-    ("train.optim.lr=abc", "train.optim.lr: got 'abc' (a string); allowed: a number in [1e-06, 0.01]"),
-    ("train.optim.lr=0.5", "train.optim.lr: 0.5 is not allowed; allowed: a number in [1e-06, 0.01]"),
+    ("train.optim.lr=abc", "train.optim.lr: got 'abc' (a string); allowed: a number in (0.0, 1.0]"),
+    ("train.optim.lr=1.5", "train.optim.lr: 1.5 is not allowed; allowed: a number in (0.0, 1.0]"),
+    ("train.optim.lr=0", "train.optim.lr: 0 is not allowed; allowed: a number in (0.0, 1.0]"),
+    ("train.optim.weight_decay=-1e-4", "train.optim.weight_decay: -0.0001 is not allowed; allowed: a number in [0.0, 1.0]"),
     ("train.optim.lrr=0.1", "train.optim.lrr: unknown key (did you mean 'lr'?)"),
     ("train.precision=fp64", "train.precision: 'fp64' is not allowed; allowed: one of 'fp32', 'fp16', 'bf16'"),
     ("model.mask_widths=[32]", "model.mask_widths: [32] has 1 items; allowed: a list of 2 integers >= 1"),
@@ -184,10 +186,12 @@ def test_train_schema_automl_metadata():
     schema = load_schema("train")
     lr = _leaf(schema, "train.optim.lr")
     assert lr["automl_enabled"] and lr["automl_scale"] == "log"
-    assert (lr["minimum"], lr["maximum"]) == (1e-6, 1e-2)
+    assert (lr["automl_minimum"], lr["automl_maximum"]) == (1e-6, 1e-2)  # search range
+    assert (lr["exclusiveMinimum"], lr["maximum"]) == (0.0, 1.0)  # validation limits
     assert _leaf(schema, "train.optim.weight_decay")["automl_scale"] == "log"
     warm = _leaf(schema, "train.optim.warmup_steps")
-    assert warm["type"] == "integer" and (warm["minimum"], warm["maximum"]) == (0, 2000)
+    assert warm["type"] == "integer" and (warm["automl_minimum"], warm["automl_maximum"]) == (0, 2000)
+    assert warm["minimum"] == 0 and "maximum" not in warm
     assert _leaf(schema, "train.optim.optimizer")["enum"] == ["AdamW", "SGD"]
     for key in schema["automl_default_parameters"]:
         assert _leaf(schema, key)["automl_enabled"] is True, key
@@ -204,9 +208,11 @@ def test_every_searchable_leaf_has_bounds_or_enum_and_scale():
         if isinstance(node, dict):
             if node.get("automl_enabled"):
                 assert node["automl_scale"] in ("log", "linear"), path
-                assert "enum" in node or ("minimum" in node and "maximum" in node), path
+                low = node.get("automl_minimum", node.get("minimum"))
+                high = node.get("automl_maximum", node.get("maximum"))
+                assert "enum" in node or (low is not None and high is not None and low < high), path
                 if node["automl_scale"] == "log":
-                    assert node["minimum"] > 0, path
+                    assert low > 0, path
             for key, value in node.items():
                 walk(value, f"{path}.{key}")
     walk(load_schema("train"), "")
@@ -230,3 +236,10 @@ def test_demo_spec_and_skill_info():
     assert info["automl_enabled"] is True
     assert set(info["actions"]) == set(ACTIONS_WITH_SCHEMA)
     assert info["automl"]["default_parameters"] == load_schema("train")["automl_default_parameters"]
+
+
+def test_validation_limits_are_wider_than_the_search_range():
+    # weight decay 0 and a learning rate above the AutoML search range are legitimate settings
+    spec = load_spec(None, "train", ["train.optim.weight_decay=0", "train.optim.lr=0.05", "train.optim.warmup_steps=5000",
+                                     "train.clip_grad_norm=50"])
+    assert spec["train"]["optim"]["weight_decay"] == 0 and spec["train"]["optim"]["lr"] == 0.05
