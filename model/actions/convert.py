@@ -22,7 +22,7 @@ from model.data.datasets import DATASET_NAMES
 from model.errors import DataError, SpecError
 from model.status import StatusLogger, results_dir_for
 
-__all__ = ["run", "DEFAULT_PATTERNS", "pattern_regex"]
+__all__ = ["check", "run", "DEFAULT_PATTERNS", "pattern_regex"]
 
 _ROLES = ("left", "right", "disparity", "mask")
 _SPLITS = ("train", "val", "test")
@@ -34,6 +34,30 @@ DEFAULT_PATTERNS: dict[str, tuple[str, str, str | None, str | None]] = {
     "Kitti": ("image_2/*_10.png", "image_3/*_10.png", "disp_occ_0/*_10.png", None),
     "Crestereo": ("*/*_left.jpg", "*/*_right.jpg", "*/*_left.disp.png", None),
 }
+
+
+def check(spec: dict) -> None:
+    """Fail before anything is written (the CLI calls this before creating the results dir).
+
+    Checks `convert.dataset_root` (an existing folder), `dataset_name`, the patterns (each
+    matches files, every left file has its partners), `split` and that `output_dir` could be
+    created. Raises SpecError / DataError (exit 2), one line.
+    """
+    cfg = spec.get("convert") or {}
+    root = _dataset_root(cfg.get("dataset_root"))
+    patterns = _patterns(cfg, _dataset_name(cfg.get("dataset_name", "GenericDataset")))
+    _fractions(cfg.get("split", [0.8, 0.1, 0.1]))
+    _pair_files(root, patterns)
+    if cfg.get("output_dir"):
+        _check_creatable(Path(cfg["output_dir"]))
+
+
+def _check_creatable(path: Path) -> None:
+    probe = path.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise DataError(f"convert.output_dir: cannot create {path} ({probe} is not a writable folder)")
 
 
 def run(spec: dict, status: StatusLogger) -> dict:

@@ -264,3 +264,23 @@ def test_corrupt_checkpoint(tmp_path, capfd):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
     _check_bad(tmp_path, capfd, _evaluate(tmp_path, SYNTH, f"evaluate.checkpoint={bad}"), "bad.pth")
+
+
+# --------------------------------------------------------------------------- convert
+def test_convert_missing_dataset_root_creates_nothing(tmp_path, capfd):
+    _check_bad(tmp_path, capfd, ["convert", "-e", str(_spec(tmp_path)), f"convert.dataset_root={tmp_path / 'absent'}",
+                                 "convert.dataset_name=Kitti", f"convert.output_dir={tmp_path / 'runs' / 'ann'}"],
+               f"convert.dataset_root: '{tmp_path / 'absent'}' is not an existing folder")
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    (["convert.left_pattern=image_2/*_10.png", "convert.right_pattern=nowhere/*_10.png"], "matches no file"),
+    (["convert.split=[0.5,0.2,0.2]"], "convert.split"),
+    (["convert.dataset_name=FSD"], "convert.left_pattern: required"),
+])
+def test_convert_bad_patterns_or_split_create_nothing(tmp_path, capfd, overrides, needle):
+    root = tmp_path / "kitti"
+    for folder in ("image_2", "image_3"):
+        _png(root / folder / "000000_10.png")
+    _check_bad(tmp_path, capfd, ["convert", "-e", str(_spec(tmp_path)), f"convert.dataset_root={root}",
+                                 "convert.dataset_name=Kitti", *overrides], needle)
