@@ -143,3 +143,14 @@ def test_suggest_and_apply_params() -> None:
     assert out["train"]["num_epochs"] == 3 and spec["train"]["optim"]["lr"] == 1.0  # input left alone
     rows = describe_space(space)
     assert {r["name"] for r in rows} == set(params) and rows[0]["log"] is True
+
+
+def test_demo_spec_widens_lr_within_the_limits() -> None:
+    from pathlib import Path
+
+    from model.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "references" / "demo_automl.yaml", "train")
+    space = {p.name: p for p in build_space(spec["automl"], SCHEMA)}
+    assert set(space) == {"train.optim.lr", "train.optim.weight_decay"}
+    assert (space["train.optim.lr"].low, space["train.optim.lr"].high, space["train.optim.lr"].log) == (1e-5, 3e-2, True)
