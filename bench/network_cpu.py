@@ -87,6 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         cases = [((320, 736), 8, "fp32")]
         device_name = f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
     rows = [_time_forward(net, size, iters, device, dtype, warmup, repeats) for size, iters, dtype in cases]
+    if not cuda:
+        # Same run, same input: the network as built vs the inference path evaluate/inference use
+        # (BN folded into convs, model/evaluation/runtime.py), so a CPU slow-down shows here.
+        from model.evaluation.runtime import FastForward
+
+        fast = FastForward(net, "eager", "fp32")
+        for size, iters, dtype in cases:
+            row = _time_forward(lambda l, r, iters: fast(l, r), size, iters, device, dtype, warmup, repeats)
+            row["dtype"] = "fp32 (inference path)"
+            rows.append(row)
 
     print(f"FFS bp2 forward, batch 1, {device_name}, torch {torch.__version__}")
     print(f"parameters: {params:,}")

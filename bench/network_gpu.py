@@ -1,4 +1,4 @@
-"""FFS-bp2 inference speed on one GPU: eager fp32 (the baseline) against every fast mode.
+"""FFS-bp2 inference speed on one GPU: eager fp32 as built (the baseline) against every fast mode.
 
 For each mode (runtime x precision), size and iteration count it measures, in one run:
 batch-1 latency (median and p90 of --repeats runs after warm-up, and the first call, which
@@ -30,7 +30,17 @@ from model.evaluation.runtime import FastForward  # noqa: E402
 from model.network import build_network  # noqa: E402
 from model.network.checkpoint import load_network_weights  # noqa: E402
 
-MODES = ["eager-fp32", "eager-bf16", "cudagraph-fp32", "cudagraph-bf16", "cudagraph-fp16", "compile-bf16"]
+# runtime-precision[-flags]: "raw" = the network as built (no BN folding / weight pre-cast), the
+# baseline; "cl" = channels-last weights and activations.
+BASELINE = "eager-fp32-raw"
+MODES = [BASELINE, "eager-fp32", "eager-bf16", "cudagraph-fp32", "cudagraph-bf16", "cudagraph-bf16-cl",
+         "cudagraph-fp16", "compile-bf16"]
+
+
+def _fast(net, mode: str, iters: int | None) -> FastForward:
+    runtime, precision, *flags = mode.split("-")
+    return FastForward(net, runtime, precision, iters=iters, key="bench", optimize="raw" not in flags,
+                       channels_last="cl" in flags)
 
 
 def _load_net(golden: Path | None) -> torch.nn.Module:
@@ -69,8 +79,7 @@ def _time(fn, left, right, repeats: int, warmup: int) -> tuple[float, list[float
 
 
 def _measure(net, mode: str, h: int, w: int, iters: int, args, reference: dict) -> dict:
-    runtime, precision = mode.split("-")
-    fast = FastForward(net, runtime, precision, iters=iters, key="bench")
+    fast = _fast(net, mode, iters)
     left1, right1 = _scene(h, w, 1)
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
@@ -85,7 +94,7 @@ def _measure(net, mode: str, h: int, w: int, iters: int, args, reference: dict) 
            "peak_mb": peak_mb, "first_call_peak_mb": first_peak_mb}
     disp = fast(left1, right1)
     key = (h, w, iters)
-    if mode == "eager-fp32":
+    if mode == BASELINE:
         reference[key] = disp
     if key in reference:
         diff = (disp - reference[key]).abs()
@@ -102,8 +111,7 @@ def _golden_parity(net, golden: Path, modes: list[str]) -> dict:
     case = torch.load(golden / "golden_A.pt", weights_only=True)
     out = {}
     for mode in modes:
-        runtime, precision = mode.split("-")
-        fast = FastForward(net, runtime, precision, iters=int(case["iters"]), key="bench")
+        fast = _fast(net, mode, int(case["iters"]))
         disp = fast(case["left"].cuda(), case["right"].cuda()).cpu()
         out[mode] = (disp - case["disparity"]).abs().max().item()
     return out
@@ -122,8 +130,7 @@ def _real_epe(net, real: Path, modes: list[str]) -> dict:
         samples += [ds[i] for i in range(len(ds))]
     out = {}
     for mode in modes:
-        runtime, precision = mode.split("-")
-        fast = FastForward(net, runtime, precision, key="bench")
+        fast = _fast(net, mode, None)
         epes = []
         for s in samples:
             left, right = s["left"][None].cuda(), s["right"][None].cuda()
@@ -184,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_table(result: dict) -> None:
-    base = {(r["height"], r["width"], r["iters"]): r["median_ms"] for r in result["rows"] if r["mode"] == "eager-fp32"}
+    base = {(r["height"], r["width"], r["iters"]): r["median_ms"] for r in result["rows"] if r["mode"] == BASELINE}
     print(f"\nFFS bp2 inference, {result['device']}, torch {result['torch']}")
     print(f"{'mode':<15} {'size':>8} {'it':>2} {'med ms':>7} {'p90 ms':>7} {'first ms':>9} {'x eager':>7} "
           f"{'b4 fps':>7} {'peak MB':>8} {'max|d|':>8} {'mean|d|':>8}")

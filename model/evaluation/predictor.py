@@ -87,7 +87,7 @@ class TorchPredictor:
         self.device = device
         self.iters = iters
         self.input_hw = input_hw
-        self.forward = FastForward(self.net, runtime, precision, iters, key=key, device=device)
+        self.forward = FastForward(self.net, runtime, precision, iters, key=key, device=device, inplace=True)
         self._padder_cls = InputPadder
 
     @torch.inference_mode()

@@ -14,11 +14,16 @@ mode; only how the forward is launched changes:
 Precision `bf16` / `fp16` runs the convolutions under autocast; the network keeps the
 cosine volume, the soft-argmin, the geometry lookups and the disparity accumulation
 in fp32 (see `stereo_net.py`), which is what holds accuracy.
+
+With `optimize=True` (the default) the network is first rewritten for inference
+(`model/network/fusion.py`): BatchNorms folded into their convs, and for half precision the
+conv / linear weights cast once. `inplace=False` does that on a copy and leaves `net` as is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import Callable
 
 import torch
@@ -41,11 +46,16 @@ class FastForward:
         iters: GRU iterations baked into each captured graph (None = the network's valid_iters).
         key: the spec section named in errors (e.g. "inference").
         device: where `net` runs (default: the device of its first parameter, else the CPU).
+        optimize: fold BatchNorms and (half precision) pre-cast weights for inference.
+        inplace: apply those rewrites to `net` itself (saves a weight copy) instead of a copy.
+        channels_last: store conv weights channels-last (NHWC / NDHWC, what cuDNN's half
+            kernels use) so the activations follow; needs `optimize`.
     """
 
     def __init__(self, net: torch.nn.Module, runtime: str = "eager", precision: str = "fp32",
                  iters: int | None = None, key: str = "inference",
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None, optimize: bool = True, inplace: bool = False,
+                 channels_last: bool = False) -> None:
         if runtime not in RUNTIMES:
             raise SpecError(f"{key}.runtime: {runtime!r} is not one of {list(RUNTIMES)}")
         if precision not in PRECISIONS:
@@ -59,7 +69,17 @@ class FastForward:
         if device.type != "cuda" and precision != "fp32":
             raise SpecError(f"{key}.precision: {precision!r} needs a CUDA GPU (running on {device.type}); "
                             f"use {key}.precision=fp32")
-        self.net = net.eval()
+        net = net.eval()
+        if optimize:
+            from model.network.fusion import cast_weights, fold_batch_norms, to_channels_last
+
+            net = net if inplace else copy.deepcopy(net)
+            fold_batch_norms(net)
+            if PRECISIONS[precision] is not None:
+                cast_weights(net, PRECISIONS[precision])
+            if channels_last:
+                to_channels_last(net)
+        self.net = net
         self.device = device
         self.runtime = runtime
         self.precision = precision
@@ -111,3 +131,4 @@ class FastForward:
         with torch.cuda.graph(graph):
             static_out = self._forward(static_left, static_right)
         return graph, static_left, static_right, static_out
+

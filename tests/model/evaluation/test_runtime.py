@@ -21,8 +21,10 @@ def test_eager_equals_plain_forward(tiny_net):
     left, right = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
     with torch.no_grad():
         want = tiny_net(left, right, iters=3)
-    got = FastForward(tiny_net, "eager", "fp32", iters=3)(left, right)
-    assert torch.equal(got, want)
+    assert torch.equal(FastForward(tiny_net, "eager", "fp32", iters=3, optimize=False)(left, right), want)
+    # the inference rewrites (BN folded into convs) move the result by float rounding only
+    fast = FastForward(tiny_net, "eager", "fp32", iters=3)
+    assert fast.net is not tiny_net and (fast(left, right) - want).abs().max().item() <= 1e-4
 
 
 @pytest.mark.parametrize("runtime,precision,needle", [
@@ -38,7 +40,7 @@ def test_unavailable_modes_are_named(tiny_net, runtime, precision, needle):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("runtime", ["cudagraph", "compile"])
+@pytest.mark.parametrize("runtime", ["cudagraph", "compile"])  # eager fp32 vs fast fp32, same weights
 def test_fast_runtimes_match_eager_on_gpu(tiny_net, runtime):
     net = tiny_net.cuda()
     left, right = torch.randn(2, 3, 64, 96, device="cuda"), torch.randn(2, 3, 64, 96, device="cuda")

@@ -1,0 +1,81 @@
+"""Inference-only rewrites of a trained network: BatchNorm folding and half-precision weights.
+
+At inference a BatchNorm after a conv is an affine map per channel, so it folds into the conv's
+weight and bias: one kernel and one full read/write of the volume fewer per BN. On the 3D cost
+volume path that is most of the elementwise time (the profile in bench/profile_gpu.py showed
+BN as the single largest kernel family). Casting the conv / linear weights to the autocast
+dtype once removes the per-call weight casts autocast would otherwise launch (hundreds per
+forward). Both rewrites keep module names, so the network reads the same; they are applied to
+a copy for inference only (training needs the BN statistics).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+__all__ = ["fold_batch_norms", "cast_weights", "to_channels_last"]
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_NAMED_PAIRS = (("conv", "bn"), ("conv1", "bn1"), ("conv2", "bn2"))
+
+
+def _fuse(conv: nn.Module, bn: nn.Module) -> nn.Module:
+    transposed = isinstance(conv, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
+    return fuse_conv_bn_eval(conv.eval(), bn.eval(), transpose=transposed)
+
+
+def fold_batch_norms(net: nn.Module) -> int:
+    """Fold every conv -> BatchNorm pair of `net` in place (eval statistics); returns how many.
+
+    Pairs are a module's (`conv`, `bn`), (`conv1`, `bn1`), (`conv2`, `bn2`) attributes, or
+    consecutive (conv, BN) entries of an nn.Sequential. The BN becomes nn.Identity.
+    """
+    folded = 0
+    for module in list(net.modules()):
+        for conv_name, bn_name in _NAMED_PAIRS:
+            conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)
+            if isinstance(conv, _CONVS) and isinstance(bn, _BNS):
+                setattr(module, conv_name, _fuse(conv, bn))
+                setattr(module, bn_name, nn.Identity())
+                folded += 1
+        if isinstance(module, nn.Sequential):
+            for i in range(len(module) - 1):
+                if isinstance(module[i], _CONVS) and isinstance(module[i + 1], _BNS):
+                    module[i] = _fuse(module[i], module[i + 1])
+                    module[i + 1] = nn.Identity()
+                    folded += 1
+    return folded
+
+
+def cast_weights(net: nn.Module, dtype: torch.dtype) -> int:
+    """Cast the weights and biases of every conv / linear layer to `dtype` in place; returns how many.
+
+    Norm layers and layer-scale parameters stay fp32 (autocast runs norms in fp32).
+    """
+    cast = 0
+    for module in net.modules():
+        if isinstance(module, (*_CONVS, nn.Linear)):
+            module.to(dtype)
+            cast += 1
+    return cast
+
+
+def to_channels_last(net: nn.Module) -> int:
+    """Store 2D conv weights channels-last and 3D conv weights channels-last-3d; returns how many.
+
+    cuDNN's half-precision kernels run NHWC / NDHWC: with NCHW tensors every conv pays a layout
+    transform in and out. A channels-last weight makes the conv output channels-last, and the
+    layout then propagates through the following elementwise ops and convs.
+    """
+    changed = 0
+    for module in net.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
+            changed += 1
+        elif isinstance(module, (nn.Conv3d, nn.ConvTranspose3d)):
+            module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last_3d)
+            changed += 1
+    return changed

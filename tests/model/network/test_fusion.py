@@ -1,0 +1,59 @@
+"""Inference rewrites: BN folding and channels-last keep the output; weight casting hits convs only."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from model.config import NetworkConfig
+from model.network import build_network
+from model.network.fusion import cast_weights, fold_batch_norms, to_channels_last
+
+
+def _tiny_with_stats() -> nn.Module:
+    torch.manual_seed(0)
+    net = build_network(NetworkConfig.tiny())
+    with torch.no_grad():  # non-trivial BN statistics and affine terms, so folding is really tested
+        for m in net.modules():
+            if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.normal_(1, 0.1)
+                m.bias.normal_(0, 0.05)
+    return net.eval()
+
+
+def test_folding_removes_every_batch_norm_and_keeps_the_output():
+    net = _tiny_with_stats()
+    n_bn = sum(isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)) for m in net.modules())
+    left, right = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = net(left, right, iters=3)
+        folded = copy.deepcopy(net)
+        assert fold_batch_norms(folded) == n_bn > 0
+        assert not any(isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)) for m in folded.modules())
+        got = folded(left, right, iters=3)
+    assert (got - want).abs().max().item() <= 1e-3
+
+
+def test_channels_last_keeps_the_output():
+    net = _tiny_with_stats()
+    left, right = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = net(left, right, iters=2)
+        cl = copy.deepcopy(net)
+        assert to_channels_last(cl) > 0
+        got = cl(left.contiguous(memory_format=torch.channels_last), right, iters=2)
+    assert (got - want).abs().max().item() <= 1e-4
+
+
+def test_cast_weights_touches_convs_and_linears_only():
+    net = _tiny_with_stats()
+    cast_weights(net, torch.bfloat16)
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)):
+            assert m.weight.dtype == torch.bfloat16
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm)):
+            assert m.weight.dtype == torch.float32
