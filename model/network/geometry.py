@@ -1,4 +1,4 @@
-"""Per-iteration geometry lookup (the reference's CombinedGeoEncodingVolume), in fp32.
+"""Per-iteration geometry lookup (the reference's CombinedGeoEncodingVolume), interpolated in fp32.
 
 Two pyramids, built once per forward:
   * the aggregated volume along D: level 0 [B,h,w,C,D], level i avg-pooled by 2^i along D;
@@ -37,12 +37,12 @@ def sample_taps(values: torch.Tensor, pos: torch.Tensor, radius: int) -> torch.T
     offsets = torch.arange(-radius, radius + 2, device=pos.device, dtype=pos.dtype)
     index = base + offsets  # [..., 2r+2] neighbours
     inside = (index >= 0) & (index <= length - 1)  # False for NaN positions too
-    valid = inside.to(values.dtype).unsqueeze(-2)
+    valid = inside.float().unsqueeze(-2)
     # where(), not clamp(): a NaN disparity (a diverging run) must give NaN features, not a
     # gather index of -2**63 that crashes the process.
     index = torch.where(inside, index, torch.zeros_like(index)).to(torch.int64).unsqueeze(-2)
     index = index.expand(*values.shape[:-1], 2 * radius + 2)
-    nb = values.gather(-1, index) * valid  # [..., C, 2r+2]
+    nb = values.gather(-1, index).float() * valid  # [..., C, 2r+2], interpolated in fp32
     return nb[..., :-1] * (1 - frac) + nb[..., 1:] * frac
 
 
@@ -60,7 +60,9 @@ class GeometryEncoder:
                  num_levels: int, radius: int) -> None:
         self.radius = radius
         corr = row_correlation(feat_left, feat_right).unsqueeze(3)  # [B, h, w, 1, w']
-        geo = volume.float().permute(0, 3, 4, 1, 2).contiguous()  # [B, h, w, c, D]
+        # The volume pyramid keeps the volume's dtype (half under bf16/fp16 autocast: half the
+        # memory and bandwidth of the largest lookup tensor); taps are interpolated in fp32.
+        geo = volume.permute(0, 3, 4, 1, 2).contiguous()  # [B, h, w, c, D]
         self.geo_pyramid = [geo]
         self.corr_pyramid = [corr]
         for _ in range(num_levels - 1):
