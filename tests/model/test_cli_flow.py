@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from model.cli import ACTIONS, main
+from model.cli import ACTIONS, Action, main
 from model.status import read_kpi, read_status
 
 
@@ -66,11 +66,10 @@ def test_every_action_has_help(capfd):
         assert f"{name}." in capfd.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["train", "export", "gen_trt_engine"])
-def test_missing_action_module_is_not_yet_implemented(name, tmp_path, capfd):
-    if importlib.util.find_spec(ACTIONS[name].module) is not None:
-        pytest.skip(f"{ACTIONS[name].module} exists")
-    rc = main([name, f"results_dir={tmp_path / 'runs'}"])
+def test_missing_action_module_is_not_yet_implemented(tmp_path, capfd, monkeypatch):
+    # every action module exists in this build: point one action at a module that does not
+    monkeypatch.setitem(ACTIONS, "export", Action("model.actions.no_such_action", "missing"))
+    rc = main(["export", f"results_dir={tmp_path / 'runs'}"])
     assert rc == 2 and "not yet implemented" in capfd.readouterr().err
     assert not (tmp_path / "runs").exists()
 
