@@ -143,7 +143,17 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from automl.report import make_plan
 
-    plan = make_plan(_load(args), request=args.request, explicit=args.automl_policy)
+    spec = _load(args)
+    per_epoch, probe = _measured_seconds_per_epoch(spec), None
+    if per_epoch is None and args.probe:
+        from automl.probe import probe_seconds_per_epoch
+
+        probe = probe_seconds_per_epoch(spec)
+        per_epoch = probe["seconds_per_epoch"]
+    plan = make_plan(spec, request=args.request, explicit=args.automl_policy, seconds_per_epoch=per_epoch)
+    plan["estimate"]["source"] = ("probe: " + json.dumps(probe)) if probe else (
+        "measured on this study's finished trials" if per_epoch is not None
+        else "no measurement yet: pass --probe to time training steps on this machine")
     if args.json:
         print(json.dumps(plan))
         return 0
@@ -156,6 +166,22 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             print(f"  {row['name']}: {rng}")
         print(f"budget {plan['budget']}, workers {plan['workers']}, estimate {plan['estimate']}")
     return 0
+
+
+def _measured_seconds_per_epoch(spec: dict) -> float | None:
+    """Seconds per epoch of the finished trials when the spec's study already exists."""
+    import optuna
+
+    from automl.report import seconds_per_epoch
+    from automl.run import study_context
+
+    ctx = study_context(spec)
+    if not Path(ctx.study_dir).exists():
+        return None
+    try:
+        return seconds_per_epoch(optuna.load_study(study_name=ctx.name, storage=ctx.storage))
+    except Exception:  # no such study yet, or a storage that cannot be read: no measurement
+        return None
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
@@ -184,6 +210,8 @@ def _parser() -> _Parser:
         if name == "plan":
             p.add_argument("--request", default=None, help="the user's request text")
             p.add_argument("--automl-policy", choices=("auto", "on", "off"), default=None)
+            p.add_argument("--probe", action="store_true",
+                           help="time training steps on this machine for the run-time estimate")
         if name == "plot":
             p.add_argument("--out", default=None, help="folder for the pictures (default <study_dir>/plots)")
         if name == "dashboard":

@@ -151,9 +151,9 @@ def make_plan(spec: dict, request: str | None = None, explicit: str | None = Non
                      else round(n_trials * per_trial * seconds_per_epoch / workers, 1)},
     }
     if decision.policy == "direct":
-        plan["estimate"] = {"epochs_upper_bound": int((spec.get("train") or {}).get("num_epochs") or 1),
-                            "epochs_expected": float((spec.get("train") or {}).get("num_epochs") or 1),
-                            "seconds": None}
+        epochs = int((spec.get("train") or {}).get("num_epochs") or 1)
+        plan["estimate"] = {"epochs_upper_bound": epochs, "epochs_expected": float(epochs),
+                            "seconds": None if seconds_per_epoch is None else round(epochs * seconds_per_epoch, 1)}
     return plan
 
 

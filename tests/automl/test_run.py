@@ -131,3 +131,14 @@ def test_plan_json_without_training(automl_spec, capsys) -> None:
     assert plan["policy"] == "direct" and "request text" in plan["rule"]
     assert main(["automl", "plan", "-e", str(spec), "--request", "no HPO", "--automl-policy", "on", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["policy"] == "automl"
+
+
+def test_plan_estimate_from_a_probe_of_real_training_steps(automl_spec, capsys) -> None:
+    spec = automl_spec()
+    assert main(["automl", "plan", "-e", str(spec), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert plan["estimate"]["seconds"] is None and "--probe" in plan["estimate"]["source"]
+    assert main(["automl", "plan", "-e", str(spec), "--json", "--probe"]) == 0
+    plan = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert plan["estimate"]["seconds"] > 0 and plan["estimate"]["source"].startswith("probe:")
+    assert not (spec.parent / "runs").exists()  # a probe trains nothing to disk
