@@ -1,4 +1,4 @@
-"""Shared fixtures: where ../shared lives, GPU skip marks, tiny configs."""
+"""Shared fixtures: where ../shared lives, GPU skip marks, one torch thread per test."""
 
 from __future__ import annotations
 
@@ -35,3 +35,14 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared data not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """2 shared cores: every test runs on one intra-op torch thread (steady, deterministic timing)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

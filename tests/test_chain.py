@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from model.cli import main
@@ -54,14 +53,6 @@ def _output_dir(step_dir: Path) -> str:
     events = read_status(step_dir / "status.json")
     assert events[-1]["status"] == "SUCCESS", events[-1]
     return events[0]["results_dir"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_train_to_onnx_inference(tmp_path, capfd):

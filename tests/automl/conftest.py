@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from model.config import NetworkConfig
@@ -48,12 +47,3 @@ def automl_spec(tmp_path):
         return path
 
     return make
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """2 shared cores: one intra-op thread per test."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

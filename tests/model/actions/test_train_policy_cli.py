@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from model.cli import main
@@ -14,14 +13,6 @@ from model.status import read_status
 
 _NO_AUG = {"crop_size": [64, 96], "min_scale": 0.0, "max_scale": 0.0, "stretch_prob": 0.0,
            "yjitter_prob": 0.0, "color_aug_prob": 0.0, "eraser_aug_prob": 0.0}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Deploy test fixtures: a tiny network, its checkpoint and static ONNX export, and small hand-built
-ONNX "engines" whose output is known (a constant disparity, or the left image's first channel)."""
+"""Deploy test fixtures: the static ONNX export of `tiny_net` (tests/model/conftest.py), and small
+hand-built ONNX "engines" whose output is known (a constant disparity, or the left image's first channel)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
-
-from model.config import NetworkConfig
-from model.network import build_network
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def tiny_net():
-    torch.manual_seed(0)
-    return build_network(NetworkConfig.tiny()).eval()
-
-
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory, tiny_net) -> Path:
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
-    torch.save({"state_dict": tiny_net.state_dict(), "spec": {"model": NetworkConfig.tiny().to_dict()}}, path)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -41,11 +41,3 @@ def real_dir() -> Path:
     if not (REAL / "kitti2015.txt").is_file():
         pytest.skip(f"shared real samples not found at {REAL}")
     return REAL
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -38,12 +38,3 @@ def bp2_net(tao_weights):
     net = build_network(NetworkConfig())
     load_network_weights(net, tao_weights)
     return net
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: the test machine's cores are shared; oversubscription makes CPU runs erratic."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from model.config import NetworkConfig
@@ -58,15 +57,6 @@ def step_losses(train_dir: Path) -> dict[int, float]:
                 if row.get("train_loss_step"):
                     out[int(row["step"])] = float(row["train_loss_step"])
     return out
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """2 shared cores: keep each test on one intra-op thread (and deterministic)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -1,20 +1,14 @@
-"""A random tiny network and its checkpoint for the export tests (one CPU thread each)."""
+"""A random tiny network and its checkpoint, shared by the export and deploy tests."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
 
 from model.config import NetworkConfig
 from model.network import build_network
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +19,7 @@ def tiny_net():
 
 
 @pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory, tiny_net):
+def tiny_ckpt(tmp_path_factory, tiny_net) -> Path:
     """Our checkpoint format {"state_dict", "spec"} of `tiny_net`."""
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
     torch.save({"state_dict": tiny_net.state_dict(), "spec": {"model": NetworkConfig.tiny().to_dict()}}, path)
