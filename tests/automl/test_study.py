@@ -30,11 +30,11 @@ def test_defaults_are_seeded_multivariate_tpe_with_successive_halving() -> None:
     study = make_study({"seed": 3, "max_epochs": 54})
     assert isinstance(study.sampler, optuna.samplers.TPESampler)
     assert study.sampler._multivariate and study.sampler._constant_liar
-    assert study.sampler._n_startup_trials == 5
+    assert study.sampler._n_startup_trials == 2
     assert isinstance(study.pruner, optuna.pruners.SuccessiveHalvingPruner)
-    assert study.pruner._min_resource == 2 and study.pruner._reduction_factor == 3
+    assert study.pruner._min_resource == 4 and study.pruner._reduction_factor == 3  # 54 // (4 * 3)
     hyperband = make_study({"pruner": "hyperband", "max_epochs": 54}).pruner
-    assert hyperband._min_resource == 2 and hyperband._max_resource == 54
+    assert hyperband._min_resource == 4 and hyperband._max_resource == 54
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
 
 
