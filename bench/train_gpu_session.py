@@ -8,6 +8,12 @@ Goes through the product path (`model.training.runner.fit` with a Lightning Time
 320 x 736 by default. Records steps/s, samples/s, the median step time, the peak GPU memory,
 the loss curve, and per-dataset val metrics (epe, bp1..) of the initial weights (before) and
 of the final checkpoint (after). Writes `<out>/session.json` and prints a summary.
+
+A session longer than one command may run (the GPU machine's 10-minute cap) is split:
+`--minutes 5 --out X`, then `--resume --minutes 10 --out X` on the same machine. The second call
+auto-resumes from `X/train/dn_model_latest.pth`; the Lightning Timer's elapsed time is restored
+from it, so `--minutes` is the session's total. Steps, time and the loss curve are summed, and
+"before" stays the first call's evaluation of the initial weights.
 """
 
 from __future__ import annotations
@@ -105,6 +111,20 @@ def _evaluate(net: torch.nn.Module, sources: list[tuple[str, str]], max_disparit
     return out
 
 
+def _merge(previous: dict, report: dict, recorder: "_StepRecorder", batch: int) -> dict:
+    """Sum a resumed call into the session so far (steps, time, curve, peak memory)."""
+    steps = previous["steps"] + report["steps"]
+    train_s = previous["train_seconds"] + report["train_seconds"]
+    curve = [tuple(p) for p in previous["loss_curve"]] + list(report["loss_curve"])
+    peaks = [m for m in (previous.get("peak_memory_mb"), report["peak_memory_mb"]) if m is not None]
+    merged = dict(report, steps=steps, train_seconds=train_s, steps_per_s=steps / train_s,
+                  samples_per_s=steps * batch / train_s, loss_curve=curve,
+                  loss_first_50_mean=previous["loss_first_50_mean"],
+                  peak_memory_mb=max(peaks) if peaks else None,
+                  calls=previous.get("calls", 1) + 1)
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -122,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="real annotation file to score before and after (repeatable)")
     parser.add_argument("--out", default="runs/gpu_session")
     parser.add_argument("--config", choices=["bp2", "tiny"], default="bp2", help="tiny: CPU smoke runs")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the session in --out (--minutes is then the total)")
     args = parser.parse_args(argv)
     sources = [tuple(item.split("=", 1)) for item in args.eval]
     out = Path(args.out).resolve()
@@ -133,12 +155,20 @@ def main(argv: list[str] | None = None) -> int:
 
     # The initial weights, saved and handed to fit as pretrained_model_path: "before" is exactly
     # the network the training starts from.
-    torch.manual_seed(args.seed)
-    net = build_network(NetworkConfig.from_dict(spec["model"]))
     init_path = out / "init_weights.pth"
-    torch.save(net.state_dict(), init_path)
+    previous = None
+    if args.resume:
+        if not (out / "session.json").is_file() or not (out / "train" / "dn_model_latest.pth").is_file():
+            print(f"error: --resume: no session to continue in {out}", file=sys.stderr)
+            return 2
+        previous = json.loads((out / "session.json").read_text(encoding="utf-8"))
+        before = previous["eval_before"]
+    else:
+        torch.manual_seed(args.seed)
+        net = build_network(NetworkConfig.from_dict(spec["model"]))
+        torch.save(net.state_dict(), init_path)
+        before = _evaluate(net, sources, max_disp)
     spec["train"]["pretrained_model_path"] = str(init_path)
-    before = _evaluate(net, sources, max_disp)
     print("before:", json.dumps(before))
 
     recorder = _StepRecorder()
@@ -164,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         "loss_curve": recorder.curve[::stride], "eval_before": before, "eval_after": after,
         "latest_checkpoint": result["latest_checkpoint"], "train_kpi": result["kpi"],
     }
+    if previous is not None:
+        report = _merge(previous, report, recorder, args.batch)
+        steps, train_s, peak_mb = report["steps"], report["train_seconds"], report["peak_memory_mb"]
     (out / "session.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(f"{report['device']} {args.precision} batch {args.batch} crop {args.height}x{args.width}: "
           f"{steps} steps in {train_s:.0f} s = {report['steps_per_s']:.3f} steps/s, "
