@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 from model.data.io import write_png, write_pfm
-from model.errors import DataError
 from model.deploy.drift import make_drift_tracker
 from model.evaluation.evaluator import build_split_dataset, evaluate_dataset, preflight
 from model.evaluation.metrics import METRIC_NAMES
-from model.evaluation.predictor import input_hw, load_network, make_predictor
+from model.evaluation.predictor import input_hw, load_network, make_predictor, pick_device
+from model.evaluation.runtime import check_mode
 from model.evaluation.visualize import make_panel
 from model.status import StatusLogger, results_dir_for
 
@@ -35,6 +35,7 @@ def check_model_source(spec: dict, action: str) -> None:
 
     if deploy_source(spec, action) and not section.get("checkpoint"):
         return  # a checkpoint next to an engine asks for the drift report: check it too
+    check_mode(section.get("runtime", "eager"), section.get("precision", "fp32"), pick_device(section), action)
     _, cfg = load_network(spec, action)
     spec["model"] = cfg.to_dict()
 

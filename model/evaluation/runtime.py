@@ -30,10 +30,24 @@ import torch
 
 from model.errors import SpecError
 
-__all__ = ["FastForward", "RUNTIMES", "PRECISIONS"]
+__all__ = ["FastForward", "check_mode", "RUNTIMES", "PRECISIONS"]
 
 RUNTIMES = ("eager", "compile", "cudagraph")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def check_mode(runtime: str, precision: str, device: torch.device, key: str = "inference") -> None:
+    """SpecError (one line) when `runtime` / `precision` is unknown or not available on `device`."""
+    if runtime not in RUNTIMES:
+        raise SpecError(f"{key}.runtime: {runtime!r} is not one of {list(RUNTIMES)}")
+    if precision not in PRECISIONS:
+        raise SpecError(f"{key}.precision: {precision!r} is not one of {list(PRECISIONS)}")
+    if device.type != "cuda" and runtime == "cudagraph":
+        raise SpecError(f"{key}.runtime: 'cudagraph' needs a CUDA GPU (running on {device.type}); "
+                        f"use {key}.runtime=eager or compile")
+    if device.type != "cuda" and precision != "fp32":
+        raise SpecError(f"{key}.precision: {precision!r} needs a CUDA GPU (running on {device.type}); "
+                        f"use {key}.precision=fp32")
 
 
 class FastForward:
@@ -56,19 +70,10 @@ class FastForward:
                  iters: int | None = None, key: str = "inference",
                  device: torch.device | None = None, optimize: bool = True, inplace: bool = False,
                  channels_last: bool = False) -> None:
-        if runtime not in RUNTIMES:
-            raise SpecError(f"{key}.runtime: {runtime!r} is not one of {list(RUNTIMES)}")
-        if precision not in PRECISIONS:
-            raise SpecError(f"{key}.precision: {precision!r} is not one of {list(PRECISIONS)}")
         if device is None:
             first = next(iter(net.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")
-        if device.type != "cuda" and runtime == "cudagraph":
-            raise SpecError(f"{key}.runtime: 'cudagraph' needs a CUDA GPU (running on {device.type}); "
-                            f"use {key}.runtime=eager or compile")
-        if device.type != "cuda" and precision != "fp32":
-            raise SpecError(f"{key}.precision: {precision!r} needs a CUDA GPU (running on {device.type}); "
-                            f"use {key}.precision=fp32")
+        check_mode(runtime, precision, device, key)
         net = net.eval()
         if optimize:
             from model.network.fusion import cast_weights, fold_batch_norms, to_channels_last

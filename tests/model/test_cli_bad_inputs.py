@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from model.cli import main
 from model.data.io import write_pfm
@@ -233,6 +234,13 @@ def test_unwritable_results_dir(tmp_path, capfd):
     argv = ["evaluate", "-e", str(_spec(tmp_path)), SYNTH, f"results_dir={blocker}/sub"]
     _check_bad(tmp_path, capfd, argv, "is a file, not a folder")
     assert blocker.read_text() == "a file, not a folder"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_gpu_only_runtime_on_cpu(tmp_path, capfd):
+    _check_bad(tmp_path, capfd, _evaluate(tmp_path, SYNTH, f"evaluate.checkpoint={tmp_path / 'no.pth'}",
+                                          "evaluate.runtime=cudagraph"),
+               "evaluate.runtime: 'cudagraph' needs a CUDA GPU")
 
 
 def test_input_height_without_width(tmp_path, capfd):
