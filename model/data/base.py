@@ -6,6 +6,8 @@ into the sample dict of docs/ARCHITECTURE.md (section Data).
 
 from __future__ import annotations
 
+import abc
+
 import os
 from collections import Counter
 from pathlib import Path
@@ -22,7 +24,7 @@ __all__ = ["SPLITS", "StereoDataset", "unique_names"]
 SPLITS = ("train", "val", "test", "infer")
 
 
-class StereoDataset(Dataset):
+class StereoDataset(Dataset, abc.ABC):
     """Base dataset: `load(index)` gives a `StereoArrays`; the base augments (train only) and packs.
 
     Args:
@@ -53,9 +55,9 @@ class StereoDataset(Dataset):
     def __len__(self) -> int:
         return len(self.names)
 
+    @abc.abstractmethod
     def load(self, index: int) -> StereoArrays:
         """Decode sample `index` (images uint8 HxWx3 RGB; disp/valid None when there is no GT)."""
-        raise NotImplementedError
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):

@@ -6,6 +6,8 @@ checking, augmentation and packing live in `StereoDataset` / `AnnotatedStereoDat
 
 from __future__ import annotations
 
+import abc
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,9 +61,9 @@ class AnnotatedStereoDataset(StereoDataset):
         lefts = [r.left for r in records]
         super().__init__(unique_names(lefts), lefts, split, augmentation, max_disparity, seed)
 
+    @abc.abstractmethod
     def read_disparity(self, path: str) -> tuple[np.ndarray, np.ndarray]:
         """Decode one disparity file into (disp float32 HxW, valid bool HxW)."""
-        raise NotImplementedError
 
     def load(self, index: int) -> StereoArrays:
         record = self.records[index]
