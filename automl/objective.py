@@ -87,6 +87,9 @@ def trial_spec(spec: dict, params: dict[str, Any], out_dir: Path, max_epochs: in
     train["results_dir"] = str(out_dir)
     train["num_epochs"] = int(max_epochs)
     train["automl_policy"] = "off"
+    # a trial needs only its newest checkpoint (retry, hand-off); keeping every epoch of every
+    # trial would fill the disk (~120 MB per bp2 checkpoint)
+    train["checkpoints_to_keep"] = int(train.get("checkpoints_to_keep") or 0) or 1
     train["resume_training_checkpoint_path"] = str(resume) if resume else None
     return out
 

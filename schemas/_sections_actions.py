@@ -41,6 +41,8 @@ def train_section() -> dict:
         "seed": integer(1234, "Global random seed.", 0),
         "num_epochs": integer(10, "Training epochs.", 1),
         "checkpoint_interval": integer(1, "Write a checkpoint every N epochs.", 1),
+        "checkpoints_to_keep": integer(0, "Keep only the newest N epoch checkpoints (plus the best one and "
+                                       "dn_model_latest.pth); 0 keeps all. AutoML trials keep 1 unless set.", 0),
         "validation_interval": integer(1, "Validate every N epochs.", 1),
         "resume_training_checkpoint_path": path("Resume from this checkpoint (optimizer, epoch, RNG)."),
         "pretrained_model_path": path("Initial weights (bp2 .pth, TAO or our checkpoint, plain state dict)."),

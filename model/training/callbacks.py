@@ -42,9 +42,14 @@ def epoch_kpi(trainer: pl.Trainer) -> dict[str, float]:
 
 
 class CheckpointWriter(Checkpoint):
-    """Writes `model_epoch_*_step_*.pth` and a copy `dn_model_latest.pth` every `interval` epochs.
+    """Writes `model_epoch_*_step_*.pth` and `dn_model_latest.pth` every `interval` epochs.
 
     The last epoch (and an epoch after which the trainer stops early) always gets a checkpoint.
+    `dn_model_latest.pth` is a hard link to the newest epoch file where the file system allows
+    (a copy elsewhere), so it costs no disk. With `keep` > 0 only the newest `keep` epoch files
+    and the best one (lowest monitor value, named in `checkpoints.json`) stay; older ones are
+    deleted once the new checkpoint is in place - a bp2 checkpoint with optimizer state is
+    ~120 MB, so keeping every epoch of a long run (or of every AutoML trial) fills a disk.
 
     A Lightning `Checkpoint` callback, so it runs after every other callback (a Timer or an
     early stop has decided by then). Each file is written under a temporary name and renamed,
@@ -54,12 +59,14 @@ class CheckpointWriter(Checkpoint):
         out_dir: the training results folder.
         interval: `train.checkpoint_interval` (epochs).
         monitor: metric that picks the best checkpoint (lower is better).
+        keep: `train.checkpoints_to_keep`; 0 keeps every epoch file.
     """
 
-    def __init__(self, out_dir: str | Path, interval: int = 1, monitor: str = "val/epe") -> None:
+    def __init__(self, out_dir: str | Path, interval: int = 1, monitor: str = "val/epe", keep: int = 0) -> None:
         self.out_dir = Path(out_dir)
         self.interval = max(1, int(interval))
         self.monitor = monitor
+        self.keep = max(0, int(keep))
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         checkpoint["kpi"] = epoch_kpi(trainer)
@@ -77,15 +84,24 @@ class CheckpointWriter(Checkpoint):
         tmp = self.out_dir / f".{named.name}.tmp"
         trainer.save_checkpoint(str(tmp), weights_only=False)  # collective under DDP; rank 0 writes
         if trainer.is_global_zero:
-            latest_tmp = self.out_dir / f".{LATEST_NAME}.tmp"
-            shutil.copyfile(tmp, latest_tmp)
             os.replace(tmp, named)
-            os.replace(latest_tmp, self.out_dir / LATEST_NAME)
-            self._update_index(named, trainer.callback_metrics.get(self.monitor))
+            _link_or_copy(named, self.out_dir / LATEST_NAME)
+            index = self._update_index(named, trainer.callback_metrics.get(self.monitor))
+            if self.keep:
+                self._prune(index)
         trainer.strategy.barrier("checkpoint_writer")
 
-    def _update_index(self, named: Path, score) -> None:
-        """Record the best epoch checkpoint (lowest monitor value) in `checkpoints.json`."""
+    def _prune(self, index: dict) -> None:
+        """Delete epoch files beyond the newest `keep`, sparing the best one."""
+        best = Path(index.get("best_checkpoint") or "").name
+        # names sort by epoch then step (zero-padded), i.e. oldest first
+        epochs = sorted(p for p in self.out_dir.glob("model_epoch_*_step_*.pth") if not p.name.startswith("."))
+        for path in epochs[:-self.keep]:
+            if path.name != best:
+                path.unlink(missing_ok=True)
+
+    def _update_index(self, named: Path, score) -> dict:
+        """Record the best epoch checkpoint (lowest monitor value) in `checkpoints.json`; returns the index."""
         index = read_checkpoint_index(self.out_dir)
         value = float(score) if score is not None else math.nan
         best = index.get("best_score")
@@ -96,6 +112,18 @@ class CheckpointWriter(Checkpoint):
         tmp = self.out_dir / f".{INDEX_NAME}.tmp"
         tmp.write_text(json.dumps(index, indent=1), encoding="utf-8")
         os.replace(tmp, self.out_dir / INDEX_NAME)
+        return index
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Atomically make `target` the same content as `source`: a hard link, else a copy."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:  # no hard links here (some network / FAT file systems)
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def read_checkpoint_index(out_dir: str | Path) -> dict:

@@ -183,7 +183,8 @@ def fit(spec: dict, status: StatusLogger, callbacks=()) -> dict:
     if os.environ.get(NAN_ENV):
         extra.append(NanInjector(int(os.environ[NAN_ENV])))
     trainer = pl.Trainer(
-        callbacks=[CheckpointWriter(out_dir, int(train.get("checkpoint_interval", 1))), StatusReporter(status),
+        callbacks=[CheckpointWriter(out_dir, int(train.get("checkpoint_interval", 1)),
+                                    keep=int(train.get("checkpoints_to_keep") or 0)), StatusReporter(status),
                    RunProgressBar(), *extra],
         **options,
     )

@@ -121,3 +121,19 @@ def test_ddp_two_cpu_processes_complete_an_epoch(make_spec):
     assert math.isfinite(result["kpi"]["train_loss"]) and math.isfinite(result["kpi"]["val/epe"])
     epochs = [e for e in read_status(out / "status.json") if "epoch" in e]
     assert len(epochs) == 1 and epochs[0]["step"] == 1
+
+
+def test_checkpoints_to_keep_prunes_old_epochs_and_links_latest(make_spec):
+    # 3 epochs, a checkpoint each; keep 1: the newest epoch file and the best one stay
+    _, spec = make_spec("keep", ["train.checkpoints_to_keep=1"])
+    result = _fit(spec)
+    out = Path(spec["results_dir"]) / "train"
+    epochs = sorted(p.name for p in out.glob("model_epoch_*.pth"))
+    best = Path(result["best_checkpoint"]).name
+    assert "model_epoch_002_step_00003.pth" in epochs
+    assert set(epochs) == {"model_epoch_002_step_00003.pth", best}
+    assert (out / best).is_file()
+    # dn_model_latest.pth is the newest epoch file itself (a hard link), not a second copy
+    assert (out / LATEST_NAME).samefile(out / "model_epoch_002_step_00003.pth")
+    assert not list(out.glob(".*.tmp"))
+    assert torch.load(out / LATEST_NAME, map_location="cpu", weights_only=True)["global_step"] == 3
