@@ -1,4 +1,4 @@
-"""Inference-only rewrites of a trained network: BatchNorm folding and half-precision weights.
+"""Inference-only rewrites of a trained network: BatchNorm folding, fused GRU gates, half weights.
 
 At inference a BatchNorm after a conv is an affine map per channel, so it folds into the conv's
 weight and bias: one kernel and one full read/write of the volume fewer per BN. On the 3D cost
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["fold_batch_norms", "cast_weights", "to_channels_last"]
+__all__ = ["fold_batch_norms", "fuse_gru_gates", "cast_weights", "to_channels_last"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -48,6 +48,30 @@ def fold_batch_norms(net: nn.Module) -> int:
                     module[i + 1] = nn.Identity()
                     folded += 1
     return folded
+
+
+def fuse_gru_gates(net: nn.Module) -> int:
+    """Give every ConvGRU a `convzr` = [convz; convr] stacked along the outputs; returns how many.
+
+    The update gate z and reset gate r are convs of the same input, so one conv with both
+    output sets computes them in one kernel (and one sigmoid) per GRU per iteration, with the
+    same numbers. `convz` / `convr` stay (the key names of the checkpoint).
+    """
+    fused = 0
+    for module in net.modules():
+        convz, convr = getattr(module, "convz", None), getattr(module, "convr", None)
+        if not (isinstance(convz, nn.Conv2d) and isinstance(convr, nn.Conv2d) and hasattr(module, "convzr")):
+            continue
+        both = nn.Conv2d(convz.in_channels, convz.out_channels + convr.out_channels, convz.kernel_size,
+                         stride=convz.stride, padding=convz.padding, bias=convz.bias is not None)
+        both = both.to(device=convz.weight.device, dtype=convz.weight.dtype)
+        with torch.no_grad():
+            both.weight.copy_(torch.cat([convz.weight, convr.weight], dim=0))
+            if convz.bias is not None:
+                both.bias.copy_(torch.cat([convz.bias, convr.bias], dim=0))
+        module.convzr = both.eval()
+        fused += 1
+    return fused
 
 
 def cast_weights(net: nn.Module, dtype: torch.dtype) -> int:

@@ -29,7 +29,11 @@ class _MotionEncoder(nn.Module):
 
 
 class _RaftConvGRU(nn.Module):
-    """z, r = sigmoid(conv(hx)); q = tanh(conv([r*h, x])); h' = (1-z) h + z q."""
+    """z, r = sigmoid(conv(hx)); q = tanh(conv([r*h, x])); h' = (1-z) h + z q.
+
+    `convzr` (None as built) is set by `fusion.fuse_gru_gates` for inference: convz and convr
+    read the same input, so one conv with both outputs replaces the two (same numbers).
+    """
 
     def __init__(self, hidden: int, x_ch: int, hx_ch: int, kernel: int) -> None:
         super().__init__()
@@ -37,10 +41,14 @@ class _RaftConvGRU(nn.Module):
         self.convz = nn.Conv2d(hx_ch, hidden, kernel, padding=pad)
         self.convr = nn.Conv2d(hx_ch, hidden, kernel, padding=pad)
         self.convq = nn.Conv2d(hidden + x_ch, hidden, kernel, padding=pad)
+        self.convzr: nn.Conv2d | None = None
 
     def forward(self, h: torch.Tensor, x: torch.Tensor, hx: torch.Tensor) -> torch.Tensor:
-        z = torch.sigmoid(self.convz(hx))
-        r = torch.sigmoid(self.convr(hx))
+        if self.convzr is not None:
+            z, r = torch.sigmoid(self.convzr(hx)).chunk(2, dim=1)
+        else:
+            z = torch.sigmoid(self.convz(hx))
+            r = torch.sigmoid(self.convr(hx))
         q = torch.tanh(self.convq(torch.cat([r * h, x], dim=1)))
         return (1 - z) * h + z * q
 
@@ -116,8 +124,13 @@ class UpdateBlock(nn.Module):
         )
 
     def forward(self, net: torch.Tensor, inp: torch.Tensor, geo: torch.Tensor, disp: torch.Tensor,
-                att: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (new hidden [B,hidden,h,w], mask feature [B,m1,h,w] (x0.25), delta disp [B,1,h,w])."""
+                att: torch.Tensor, with_mask: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Returns (new hidden [B,hidden,h,w], mask feature [B,m1,h,w] (x0.25), delta disp [B,1,h,w]).
+
+        `with_mask=False` skips the mask head (None instead): inference upsamples only the last
+        iteration's disparity, so the other iterations' masks would be computed for nothing.
+        """
         motion = self.encoder(disp, geo)
         net = self.gru04(att, net, torch.cat([inp, motion], dim=1))
-        return net, 0.25 * self.mask(net), self.disp_head(net)
+        mask = 0.25 * self.mask(net) if with_mask else None
+        return net, mask, self.disp_head(net)

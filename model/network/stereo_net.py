@@ -84,12 +84,13 @@ class FastFoundationStereo(nn.Module):
         for itr in range(iters):  # static loop: iters is a Python int
             disp = disp.detach()
             geo_feat = geo.lookup(disp)
+            # test mode upsamples only the last iteration: the others need no mask
+            upsample = not test_mode or itr == iters - 1
             with self._amp(left):
-                net, mask_feat, delta = self.update_block(net, inp, geo_feat, disp, att)
+                net, mask_feat, delta = self.update_block(net, inp, geo_feat, disp, att, with_mask=upsample)
             disp = disp + delta.float()
-            if test_mode and itr < iters - 1:
-                continue
-            preds.append(self._upsample(disp, mask_feat, stem_2x))
+            if upsample:
+                preds.append(self._upsample(disp, mask_feat, stem_2x))
         if test_mode:
             return preds[-1]
         return init_disp, preds

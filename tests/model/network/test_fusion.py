@@ -1,4 +1,4 @@
-"""Inference rewrites: BN folding and channels-last keep the output; weight casting hits convs only."""
+"""Inference rewrites: BN folding, fused GRU gates and channels-last keep the output; casts hit convs only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 
 from model.config import NetworkConfig
 from model.network import build_network
-from model.network.fusion import cast_weights, fold_batch_norms, to_channels_last
+from model.network.fusion import cast_weights, fold_batch_norms, fuse_gru_gates, to_channels_last
 
 
 def _tiny_with_stats() -> nn.Module:
@@ -57,3 +57,36 @@ def test_cast_weights_touches_convs_and_linears_only():
             assert m.weight.dtype == torch.bfloat16
         if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm)):
             assert m.weight.dtype == torch.float32
+
+
+def test_fused_gru_gates_are_used_and_keep_the_output():
+    net = _tiny_with_stats()
+    left, right = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = net(left, right, iters=3)
+        fused = copy.deepcopy(net)
+        assert fuse_gru_gates(fused) == 2  # the small (1x1) and the large (3x3) GRU
+        got = fused(left, right, iters=3)
+        # the separate gate convs are no longer read: spoiling them changes nothing
+        for gru in (fused.update_block.gru04.small_gru, fused.update_block.gru04.large_gru):
+            gru.convz.weight.fill_(float("nan"))
+            gru.convr.weight.fill_(float("nan"))
+        again = fused(left, right, iters=3)
+    assert (got - want).abs().max().item() <= 1e-5
+    assert torch.equal(again, got)
+    assert set(fused.state_dict()) - set(net.state_dict()) == {
+        f"update_block.gru04.{g}_gru.convzr.{p}" for g in ("small", "large") for p in ("weight", "bias")}
+
+
+def test_inference_computes_the_mask_only_for_the_upsampled_iteration():
+    net = _tiny_with_stats()
+    calls = []
+    net.update_block.mask.register_forward_hook(lambda *_: calls.append(1))
+    left, right = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        test_out = net(left, right, iters=4)
+        assert len(calls) == 1
+        calls.clear()
+        _, preds = net(left, right, iters=4, test_mode=False)
+        assert len(calls) == 4 and len(preds) == 4
+    assert torch.allclose(preds[-1], test_out, atol=1e-5)

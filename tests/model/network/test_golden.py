@@ -49,3 +49,14 @@ def test_train_case_a_matches_reference(bp2_net, golden_dir):
     for key, want in stats.items():
         got = ours[to_native_key(key)]
         assert (got.double() - want.double()).abs().max() <= 1e-5, key
+
+
+def test_inference_path_keeps_case_a_parity(bp2_net, golden_dir):
+    """The optimised inference path (BN folded, GRU gates fused, mask head skipped) on case A."""
+    from model.evaluation.runtime import FastForward
+
+    golden = torch.load(golden_dir / "golden_A.pt", weights_only=True)
+    fast = FastForward(bp2_net.eval(), "eager", "fp32")
+    with torch.no_grad():
+        disp = fast(golden["left"], golden["right"])
+    assert (disp - golden["disparity"]).abs().max() <= 1e-3
