@@ -168,9 +168,11 @@ def _rescale(pair: StereoArrays, cfg: AugmentationConfig, rng: np.random.Generat
         return cv2.resize(a, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
 
     def nearest(a: np.ndarray | None, factor: float = 1.0) -> np.ndarray | None:
+        # INTER_NEAREST_EXACT samples the source pixel under each output pixel centre, as the
+        # images' INTER_LINEAR does; plain INTER_NEAREST floors and shifts the GT ~0.5 px.
         if a is None:
             return None
-        out = cv2.resize(a.astype(np.float32), (new_w, new_h), interpolation=cv2.INTER_NEAREST)
+        out = cv2.resize(a.astype(np.float32), (new_w, new_h), interpolation=cv2.INTER_NEAREST_EXACT)
         return out * np.float32(factor)
 
     valid = nearest(pair.valid)

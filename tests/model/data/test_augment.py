@@ -133,3 +133,22 @@ def test_seeded(pair):
     a, b, c = (_run(pair, seed=s, **knobs) for s in (4, 4, 5))
     assert np.array_equal(a.left, b.left) and np.array_equal(a.disp, b.disp)
     assert not np.array_equal(a.left, c.left)
+
+
+@pytest.mark.parametrize("log2_scale", [-0.2, 0.4])
+def test_scaled_gt_stays_aligned_with_the_image_grid(log2_scale):
+    # GT that records its own source x / y: after the resize, each output pixel must carry
+    # the value under its centre in the source, as the (linearly resized) images do.
+    h, w = 64, 96
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    image = np.zeros((h, w, 3), np.uint8)
+    for gt, axis in ((xs + 1.0, 1), (ys + 1.0, 0)):
+        out = _run(StereoArrays(image, image, gt, np.ones((h, w), bool), gt), min_scale=log2_scale,
+                   max_scale=log2_scale)
+        new = out.disp.shape[axis]
+        factor_x = out.disp.shape[1] / w
+        centre = (np.arange(new) + 0.5) * (w if axis else h) / new - 0.5  # source coordinate of each centre
+        got = (out.disp / factor_x - 1.0).mean(axis=1 - axis)  # GT back in source units
+        assert abs(float(np.mean(got - centre))) < 0.1  # INTER_NEAREST was off by 0.37-0.5 px
+        assert float(np.max(np.abs(got - centre))) <= 0.5 + 1e-4
+        np.testing.assert_array_equal(out.disp, out.disp_right)
