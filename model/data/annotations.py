@@ -18,7 +18,7 @@ def read_annotation_lines(
     if not path.is_file():
         raise DataError(f"{path}: annotation file not found")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Windows editors may add a BOM
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read annotation file ({exc})") from None
     folder = path.resolve().parent

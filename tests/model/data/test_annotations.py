@@ -28,3 +28,11 @@ def test_real_annotation_files(real_dir):
     # relative paths resolve against the file's real folder (../shared may be a symlink)
     assert rows[1][0] == str(real_dir.resolve() / "middlebury2014Q/ArtL/im0.png")
     assert [len(r) for r in read_annotation_file(real_dir / "infer_pairs.txt")] == [2, 2]
+
+
+def test_utf8_bom_and_crlf_from_windows_editors(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"\xef\xbb\xbfl.png r.png d.png\r\nl2.png r2.png\r\n")
+    assert read_annotation_file(tmp_path / "a.txt") == [
+        [str(tmp_path / "l.png"), str(tmp_path / "r.png"), str(tmp_path / "d.png")],
+        [str(tmp_path / "l2.png"), str(tmp_path / "r2.png")],
+    ]
