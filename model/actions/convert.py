@@ -63,6 +63,8 @@ def _check_creatable(path: Path) -> None:
 def run(spec: dict, status: StatusLogger) -> dict:
     """Write `train.txt`, `val.txt`, `test.txt` (non-empty splits) and `dataset_spec.yaml`.
 
+    A split file left in `output_dir` by an earlier run is removed when its split is now empty.
+
     Args:
         spec: the resolved spec; reads the `convert` section.
         status: status.json logger (one RUNNING line with the counts).
@@ -84,9 +86,10 @@ def run(spec: dict, status: StatusLogger) -> dict:
     outputs, sources = [], {}
     for split, lo, hi in zip(_SPLITS, bounds[:-1], bounds[1:]):
         members = sorted(keys[i] for i in order[lo:hi])
-        if not members:
-            continue
         path = out_dir / f"{split}.txt"
+        if not members:
+            _remove_stale(path)  # a previous run's list would overlap this run's splits
+            continue
         _write_text(path, "".join(" ".join(rows[key]) + "\n" for key in members))
         outputs.append(str(path))
         sources[f"{split}_dataset"] = {"data_sources": [{"dataset_name": name, "data_file": str(path)}]}
@@ -206,10 +209,12 @@ def _split_counts(fractions: list[float], total: int) -> list[int]:
 def _find(root: Path, pattern: str, index: int, role: str) -> dict[tuple, str]:
     regex = pattern_regex(pattern)
     found: dict[tuple, str] = {}
-    for path in glob.glob(str(root / pattern), recursive=True):
+    # root_dir keeps the root literal: "[", "*" or "?" in its name are not wildcards
+    for relative in glob.glob(pattern, root_dir=root, recursive=True):
+        path = str(root / relative)
         if not os.path.isfile(path):
             continue
-        match = regex.fullmatch(Path(path).relative_to(root).as_posix())
+        match = regex.fullmatch(Path(relative).as_posix())
         if match is None:  # e.g. a hidden file glob matched differently
             continue
         found[(index, *match.groups())] = path
@@ -246,6 +251,13 @@ def _make_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"convert.output_dir: cannot create {path} ({exc.strerror})") from None
+
+
+def _remove_stale(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot remove the previous run's split file ({exc.strerror})") from None
 
 
 def _write_text(path: Path, text: str) -> None:

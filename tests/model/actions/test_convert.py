@@ -108,3 +108,24 @@ def test_missing_root(tmp_path):
     with pytest.raises(DataError) as err:
         _run(tmp_path, dataset_root=str(tmp_path / "absent"), dataset_name="Middlebury")
     assert "convert.dataset_root" in str(err.value) and str(tmp_path / "absent") in str(err.value)
+
+
+def test_root_with_glob_characters(tmp_path):
+    root = tmp_path / "stereo[v2]" / "set*1"  # brackets / stars in the root are literal, not wildcards
+    for scene in ("a", "b"):
+        (root / scene).mkdir(parents=True)
+        for name in ("im0.png", "im1.png"):
+            (root / scene / name).write_bytes(b"x")
+    result, out = _run(tmp_path, dataset_root=str(root), left_pattern="*/im0.png", right_pattern="*/im1.png",
+                       split=[1.0, 0.0, 0.0])
+    assert result["kpi"]["num_samples"] == 2
+    assert [Path(r[0]).parent.name for r in read_annotation_file(out / "train.txt")] == ["a", "b"]
+
+
+def test_rerun_removes_stale_split_files(real, tmp_path):
+    section = dict(dataset_root=str(real / "middlebury2014Q"), dataset_name="Middlebury")
+    _, out = _run(tmp_path, split=[0.5, 0.25, 0.25], **section)
+    assert (out / "test.txt").is_file()
+    _, out = _run(tmp_path, split=[0.75, 0.25, 0.0], **section)  # same output_dir, now no test split
+    assert not (out / "test.txt").exists()  # an old test.txt would overlap the new train.txt
+    assert len(read_annotation_file(out / "train.txt")) == 3
