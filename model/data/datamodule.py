@@ -7,11 +7,13 @@ import random
 import numpy as np
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import default_collate
 
 from model.errors import SpecError
 
-__all__ = ["StereoDataModule", "EpochShuffleSampler", "build_split"]
+__all__ = ["StereoDataModule", "EpochShuffleSampler", "build_split", "pad_collate"]
 
 
 def build_split(dataset_spec: dict, split: str, seed: int = 0) -> Dataset | None:
@@ -34,6 +36,32 @@ def build_split(dataset_spec: dict, split: str, seed: int = 0) -> Dataset | None
                            where=f"dataset.{split}_dataset.data_sources[{i}]")
              for i, src in enumerate(sources)]
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def pad_collate(samples: list[dict]) -> dict:
+    """Collate samples; when their sizes differ, pad each to the batch's largest H and W.
+
+    Validation images (Middlebury, mixed sources) rarely share one size, and stacking them
+    failed for `batch_size > 1`. Padding goes right / bottom: images replicate their edge (as
+    the network's own /32 padding does), `disp` / `valid` / `left_rgb` are zero, so padded
+    pixels are never scored and each image's metrics cover exactly its own pixels (the
+    prediction near a padded edge may differ slightly from a batch of one). Equal sizes are
+    stacked unchanged.
+    """
+    height = max(s["left"].shape[-2] for s in samples)
+    width = max(s["left"].shape[-1] for s in samples)
+    if all(s["left"].shape[-2:] == (height, width) for s in samples):
+        return default_collate(samples)
+    padded = []
+    for sample in samples:
+        pad = (0, width - sample["left"].shape[-1], 0, height - sample["left"].shape[-2])
+        out = dict(sample)
+        for key in ("left", "right"):
+            out[key] = F.pad(sample[key][None], pad, mode="replicate")[0]
+        for key in ("disp", "valid", "left_rgb"):
+            out[key] = F.pad(sample[key], pad)
+        padded.append(out)
+    return default_collate(padded)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -146,6 +174,7 @@ class StereoDataModule(pl.LightningDataModule):
             # a private generator: creating the loader iterator must not draw from torch's global RNG
             generator=generator,
             persistent_workers=False,
+            collate_fn=pad_collate,
         )
 
     def _distributed(self) -> bool:
