@@ -67,6 +67,15 @@ class AnnotatedStereoDataset(StereoDataset):
 
     def load(self, index: int) -> StereoArrays:
         record = self.records[index]
+        try:
+            return self._decode(record)
+        except DataError as exc:  # a corrupt file: name its annotation line as well
+            message = str(exc)
+            if message.startswith(record.where):
+                raise
+            raise DataError(f"{record.where}: {message}") from None
+
+    def _decode(self, record: _Record) -> StereoArrays:
         left, right = io.read_image(record.left), io.read_image(record.right)
         if left.shape != right.shape:
             raise DataError(f"{record.where}: left/right sizes differ: {record.left} is "

@@ -69,7 +69,7 @@ def test_corrupt_png(files):
     dataset = _build("Kitti", files / "a.txt")
     with pytest.raises(DataError) as err:
         dataset[0]
-    _one_line(err, files / "bad.png", "cannot decode")
+    _one_line(err, f"{files / 'a.txt'}:1", files / "bad.png", "cannot decode")  # PRODUCT: file and line
 
 
 def test_corrupt_pfm_bad_header(files):
@@ -77,7 +77,8 @@ def test_corrupt_pfm_bad_header(files):
     (files / "a.txt").write_text("l.png r.png d.pfm\n")
     with pytest.raises(DataError) as err:
         _build("Middlebury", files / "a.txt")[0]
-    _one_line(err, files / "d.pfm", "not a PFM file")
+    message = _one_line(err, f"{files / 'a.txt'}:1", files / "d.pfm", "not a PFM file")
+    assert message.count("a.txt") == 1
 
 
 def test_truncated_pfm(files):
