@@ -16,6 +16,7 @@ results dir is created leave nothing behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import math
 import os
@@ -124,6 +125,25 @@ def _check_writable(out_dir: Path, key: str) -> None:
         raise SpecError(f"{key}: {out_dir} is not writable ({probe} denies writing); choose another {key}")
 
 
+def _create_results_dir(out_dir: Path, key: str, spec: dict) -> None:
+    """Create `out_dir` with `experiment.yaml` in it; on an OS error remove what this call created.
+
+    `_check_writable` cannot foresee everything (a name too long, a read-only mount, a full disk).
+    """
+    created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # deepest first
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "experiment.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # a folder that was never made cannot be listed either
+            if created:
+                (out_dir / "experiment.yaml").unlink(missing_ok=True)
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise SpecError(f"{key}: cannot create {out_dir}: {exc.strerror or exc}; choose another {key}") from None
+
+
 def _check_kpi(kpi: dict) -> None:
     """A kpi that is missing a value or is not finite is a failed run, never a PASS."""
     for key, value in kpi.items():
@@ -155,8 +175,7 @@ def _run_action(name: str, args: argparse.Namespace) -> int:
     options = {key: getattr(args, key) for key in _RUN_OPTIONS.get(name, ())}
     if hasattr(module, "check"):
         module.check(spec, **options)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "experiment.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    _create_results_dir(out_dir, key, spec)
     status = StatusLogger(out_dir / "status.json")
     status.write("STARTED", f"Starting depth_net {name}", results_dir=str(out_dir))
     try:

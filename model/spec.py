@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,7 +18,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from model._spec_messages import describe_error
+from model._spec_messages import allowed_text, describe_error, dotted, show
 from model.errors import SpecError
 
 __all__ = ["load_spec", "load_schema", "read_yaml", "parse_override", "apply_overrides",
@@ -177,21 +178,51 @@ def load_schema(action: str) -> dict:
 
 
 def _origin(key: str, source: str, override_keys: list[str], overrides: list[str]) -> str:
+    """The override that set `key` (the last one wins, as it does when applied), else the file."""
     key = re.sub(r"\[(\d+)\]", r".\1", key)
-    for okey, text in zip(override_keys, overrides):
+    for okey, text in reversed(list(zip(override_keys, overrides))):
         if key == okey or key.startswith(okey + ".") or okey.startswith(key + "."):
             return f"override {text!r}"
     return source
+
+
+def _non_finite(node: Any, schema: dict, path: list) -> tuple[list, Any, dict] | None:
+    """(path, value, leaf schema) of the first nan / inf number in the spec, or None.
+
+    JSON Schema bounds do not catch nan (every comparison with it is false), and no spec key
+    means anything with an infinite value.
+    """
+    if isinstance(node, float) and not math.isfinite(node):
+        return path, node, schema
+    if isinstance(node, dict):
+        props = schema.get("properties", {})
+        for key, value in node.items():
+            found = _non_finite(value, props.get(key, {}), path + [key])
+            if found:
+                return found
+    if isinstance(node, list):
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        for i, value in enumerate(node):
+            found = _non_finite(value, items, path + [i])
+            if found:
+                return found
+    return None
 
 
 def validate_spec(spec: dict, schema: dict, source: str = "spec",
                   override_keys: list[str] = (), overrides: list[str] = ()) -> None:
     """Raise SpecError (one line) for the most relevant schema violation, if any."""
     error = best_match(Draft202012Validator(schema).iter_errors(spec))
-    if error is None:
-        return
-    key, message = describe_error(error)
-    raise SpecError(f"{_origin(key, source, list(override_keys), list(overrides))}: {message}")
+    if error is not None:
+        key, message = describe_error(error)
+        raise SpecError(f"{_origin(key, source, list(override_keys), list(overrides))}: {message}")
+    found = _non_finite(spec, schema, [])
+    if found is not None:
+        path, value, leaf = found
+        key = dotted(path)
+        allowed = allowed_text(leaf) if leaf.get("type") else "a number"
+        raise SpecError(f"{_origin(key, source, list(override_keys), list(overrides))}: {key}: got {show(value)}; "
+                        f"allowed: {allowed} (finite)")
 
 
 def _check_network(spec: dict, source: str, override_keys: list[str], overrides: list[str]) -> None:

@@ -11,8 +11,11 @@ import csv
 import json
 from pathlib import Path
 
+from torch.utils.data import ConcatDataset
+
 from model.data.io import write_png, write_pfm
 from model.deploy.drift import make_drift_tracker
+from model.errors import SpecError
 from model.evaluation.evaluator import build_split_dataset, evaluate_dataset, preflight
 from model.evaluation.metrics import METRIC_NAMES
 from model.evaluation.predictor import input_hw, load_network, make_predictor, pick_device
@@ -40,10 +43,21 @@ def check_model_source(spec: dict, action: str) -> None:
     spec["model"] = cfg.to_dict()
 
 
+def _check_has_gt(dataset, source: str, spec: dict) -> None:
+    """Annotation files that list only `left right` pairs leave no metric to compute."""
+    parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
+    records = [getattr(part, "records", None) for part in parts]
+    if all(rows is not None and all(row.disp is None for row in rows) for rows in records):
+        files = ", ".join(str(src.get("data_file")) for src in spec["dataset"][source.split(".")[1]]["data_sources"])
+        raise SpecError(f"{source}.data_sources: {files} list only left/right pairs (2 columns); evaluate needs "
+                        "a disparity column (left right disparity [mask]); pairs without GT go to inference")
+
+
 def check(spec: dict) -> None:
     """Validate data and checkpoint before anything is written."""
-    dataset, _ = build_split_dataset(spec, "test", fallback="val")
+    dataset, source = build_split_dataset(spec, "test", fallback="val")
     preflight(dataset)
+    _check_has_gt(dataset, source, spec)
     check_model_source(spec, "evaluate")
 
 

@@ -36,20 +36,54 @@ def _study_runner():
     return getattr(automl, "run_study", None)
 
 
+def _check_data(spec: dict) -> None:
+    """Build the train / val splits as training will and decode the first sample of every source,
+    so no data source, a missing or empty annotation file, or an unreadable first pair fails here."""
+    from model.data.datamodule import StereoDataModule
+    from model.evaluation.evaluator import preflight
+
+    data = StereoDataModule(spec["dataset"], int(spec["train"].get("seed", 0)))
+    data.setup("fit")
+    for dataset in (data.train_set, data.val_set):
+        if dataset is not None:
+            preflight(dataset)
+
+
+def _check_checkpoints(train: dict, model: dict) -> None:
+    """Each named checkpoint exists, is readable and fits the spec's network (shapes, widths)."""
+    named = [(key, train[key]) for key in ("pretrained_model_path", "resume_training_checkpoint_path")
+             if train.get(key)]
+    for key, value in named:
+        if not Path(value).is_file():
+            what = "is a folder" if Path(value).is_dir() else "does not exist"
+            raise CheckpointError(f"train.{key}: {value} {what} (give an existing .pth file or null)")
+    if not named:
+        return
+    from model.config import NetworkConfig
+    from model.network import build_network
+    from model.network.checkpoint import load_network_weights
+
+    cfg = NetworkConfig.from_dict(model, prefix="model")
+    net = build_network(cfg)
+    for key, value in named:
+        try:
+            load_network_weights(net, value, cfg)
+        except CheckpointError as exc:
+            raise CheckpointError(f"train.{key}: {exc}") from None
+
+
 def check(spec: dict, request: str | None = None, automl_policy: str | None = None) -> None:
-    """Fail before anything is written: a bad or unrunnable AutoML policy, a named checkpoint that
-    does not exist, or hardware settings this machine cannot honour (GPU ids, fp16 without a GPU,
-    multi-node environment)."""
+    """Fail before anything is written: a bad or unrunnable AutoML policy, hardware settings this
+    machine cannot honour (GPU ids, fp16 without a GPU, multi-node environment), missing or
+    unreadable training / validation data, or a named checkpoint that does not exist, cannot be
+    read or does not fit the spec's network."""
     from model.training.runner import check_hardware
 
     _policy(spec, request, automl_policy)
 
     check_hardware(spec)
-    train = spec.get("train") or {}
-    for key in ("pretrained_model_path", "resume_training_checkpoint_path"):
-        value = train.get(key)
-        if value and not Path(value).is_file():
-            raise CheckpointError(f"train.{key}: {value} does not exist (give an existing .pth file or null)")
+    _check_data(spec)
+    _check_checkpoints(spec.get("train") or {}, spec["model"])
 
 
 def run(spec: dict, status: StatusLogger, request: str | None = None, automl_policy: str | None = None) -> dict:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from model.cli import main
 from model.data.io import write_pfm
@@ -292,3 +293,94 @@ def test_convert_bad_patterns_or_split_create_nothing(tmp_path, capfd, overrides
         _png(root / folder / "000000_10.png")
     _check_bad(tmp_path, capfd, ["convert", "-e", str(_spec(tmp_path)), f"convert.dataset_root={root}",
                                  "convert.dataset_name=Kitti", *overrides], needle)
+
+
+# --------------------------------------------------------------------------- spec values / results dir
+@pytest.mark.parametrize("override, needle", [
+    ("train.optim.lr=.nan", "train.optim.lr: got .nan"),
+    ("train.clip_grad_norm=.inf", "train.clip_grad_norm: got .inf"),
+    ("inference.max_depth_m=.inf", "inference.max_depth_m: got .inf"),
+])
+def test_non_finite_number(tmp_path, capfd, override, needle):
+    _check_bad(tmp_path, capfd, _evaluate(tmp_path, override), needle)
+
+
+def test_empty_results_dir_is_refused(tmp_path, capfd, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # '' would mean the current folder: nothing may land here
+    _check_bad(tmp_path, capfd, _evaluate(tmp_path, SYNTH, "results_dir=''"), "results_dir: '' is not allowed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
+
+
+def test_results_dir_that_cannot_be_created(tmp_path, capfd, tiny_ckpt):
+    too_long = tmp_path / "runs" / ("x" * 300)  # the OS refuses a 300-character folder name
+    _check_bad(tmp_path, capfd, _evaluate(tmp_path, SYNTH, f"evaluate.checkpoint={tiny_ckpt}",
+                                          f"evaluate.results_dir={too_long}"), "evaluate.results_dir: cannot create")
+
+
+def test_the_later_override_is_named(tmp_path, capfd):
+    argv = _evaluate(tmp_path, "dataset.test_dataset.data_sources=[{dataset_name: Synthetic}]",
+                     "dataset.test_dataset.data_sources.0.num_samples=-1")
+    _check_bad(tmp_path, capfd, argv, "override 'dataset.test_dataset.data_sources.0.num_samples=-1'")
+
+
+# --------------------------------------------------------------------------- evaluate without GT
+def test_evaluate_on_pairs_without_disparity(tmp_path, capfd, tiny_ckpt):
+    left, right, _ = _good_pair(tmp_path)
+    ann = _ann(tmp_path, [f"{left} {right}"])
+    _check_bad(tmp_path, capfd, _evaluate(tmp_path, _source(ann), f"evaluate.checkpoint={tiny_ckpt}"),
+               "evaluate needs a disparity column")
+
+
+# --------------------------------------------------------------------------- train: data and checkpoints
+def _train(tmp_path: Path, *overrides: str, model: dict | None = None) -> list[str]:
+    from model.config import NetworkConfig
+
+    model = model or NetworkConfig.tiny().to_dict()
+    text = yaml.safe_dump({"model": model, "train": {"num_epochs": 1, "automl_policy": "off"}})
+    return ["train", "-e", str(_spec(tmp_path, text)), *overrides]
+
+
+def _train_source(data_file: Path, split: str = "train") -> str:
+    return f"dataset.{split}_dataset.data_sources=[{{dataset_name: GenericDataset, data_file: '{data_file}'}}]"
+
+
+@pytest.mark.parametrize("policy", ["off", "auto"])
+def test_train_without_data_sources(tmp_path, capfd, policy):
+    _check_bad(tmp_path, capfd, _train(tmp_path, f"train.automl_policy={policy}"),
+               "dataset.train_dataset.data_sources: empty", "train")
+
+
+def test_train_annotation_file_not_found(tmp_path, capfd):
+    _check_bad(tmp_path, capfd, _train(tmp_path, _train_source(tmp_path / "missing.txt")), "missing.txt", "train")
+
+
+def test_train_left_right_size_mismatch(tmp_path, capfd):
+    left, _, disp = _good_pair(tmp_path)
+    right = _png(tmp_path / "small.png", np.zeros((16, 48, 3), np.uint8))
+    ann = _ann(tmp_path, [f"{left} {right} {disp}"])
+    _check_bad(tmp_path, capfd, _train(tmp_path, _train_source(ann), "dataset.train_dataset.workers=0"),
+               "sizes differ", "train")
+
+
+def test_train_val_image_missing(tmp_path, capfd):
+    left, right, disp = _good_pair(tmp_path)
+    good = _ann(tmp_path, [f"{left} {right} {disp}"])
+    bad = _ann(tmp_path, [f"{left} {tmp_path / 'gone.png'} {disp}"], "val.txt")
+    _check_bad(tmp_path, capfd, _train(tmp_path, _train_source(good), _train_source(bad, "val")), "gone.png", "train")
+
+
+@pytest.mark.parametrize("key", ["pretrained_model_path", "resume_training_checkpoint_path"])
+def test_train_checkpoint_that_is_not_a_checkpoint(tmp_path, capfd, key):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    _check_bad(tmp_path, capfd, _train(tmp_path, SYNTH.replace("test_dataset", "train_dataset"),
+                                       f"train.{key}={bad}"), "bad.pth", "train")
+
+
+def test_train_pretrained_with_other_widths(tmp_path, capfd, tiny_ckpt):
+    from model.config import NetworkConfig
+
+    wider = {**NetworkConfig.tiny().to_dict(), "disp_head_intermediate": 16}
+    argv = _train(tmp_path, SYNTH.replace("test_dataset", "train_dataset"),
+                  f"train.pretrained_model_path={tiny_ckpt}", model=wider)
+    _check_bad(tmp_path, capfd, argv, "disp_head_intermediate", "train")
