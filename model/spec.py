@@ -121,6 +121,9 @@ def apply_overrides(spec: dict, overrides: Iterable[str]) -> list[str]:
 
 
 def _index(node: list, part: str, parts: list[str], text: str) -> int:
+    if not node:
+        raise SpecError(f"override {text!r}: {'.'.join(parts[:-1]) or parts[0]} is an empty list; set the whole "
+                        f"list instead ({'.'.join(parts[:-1])}=[...])")
     if not part.isdigit() or int(part) >= len(node):
         raise SpecError(f"override {text!r}: {'.'.join(parts[:-1]) or parts[0]} is a list of {len(node)} "
                         f"items; use an index 0..{len(node) - 1}")

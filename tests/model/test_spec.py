@@ -121,6 +121,14 @@ def test_override_creates_missing_sections():
     assert parse_override("k=") == (["k"], None)
 
 
+def test_override_index_into_an_empty_list(tmp_path):
+    path = _write(tmp_path, "dataset:\n  test_dataset:\n    data_sources: []\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path, "evaluate", ["dataset.test_dataset.data_sources.0.num_samples=2"])
+    assert "dataset.test_dataset.data_sources is an empty list" in str(info.value)
+    assert "0..-1" not in str(info.value)
+
+
 def test_override_wins_over_file(tmp_path):
     path = _write(tmp_path, "train:\n  seed: 5\n")
     assert load_spec(path, "train", ["train.seed=9"])["train"]["seed"] == 9
