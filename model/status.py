@@ -87,13 +87,18 @@ def read_status(path: str | Path) -> list[dict]:
 
 
 def read_kpi(path: str | Path) -> dict[str, float]:
-    """The last kpi in a status.json, with `val/` prefixes removed (`val/epe` and `epe` alike).
+    """The last kpi of the latest run in a status.json, with `val/` prefixes removed (`val/epe`
+    and `epe` alike); {} when the latest run wrote none.
 
+    Runs into the same folder append to its status.json; a rerun that failed before writing a
+    kpi must not report the kpi of the run before it, so every STARTED event starts afresh.
     Values that were written as strings ("nan", "inf") come back as floats, so a broken
     metric reads as nan, never as 0.0.
     """
     kpi: dict[str, float] = {}
     for event in read_status(path):
+        if event.get("status") == "STARTED":
+            kpi = {}
         if isinstance(event.get("kpi"), dict):
             kpi = event["kpi"]
     out: dict[str, float] = {}
