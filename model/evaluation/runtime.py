@@ -60,8 +60,8 @@ class FastForward:
         iters: GRU iterations baked into each captured graph (None = the network's valid_iters).
         key: the spec section named in errors (e.g. "inference").
         device: where `net` runs (default: the device of its first parameter, else the CPU).
-        optimize: fold BatchNorms, fuse the GRU gate convs and (half precision) pre-cast
-            weights for inference.
+        optimize: fold BatchNorms, fuse the GRU gate convs, run activations in place and
+            (half precision) pre-cast weights for inference.
         inplace: apply those rewrites to `net` itself (saves a weight copy) instead of a copy.
         channels_last: store conv weights channels-last (NHWC / NDHWC, what cuDNN's half
             kernels use) so the activations follow; needs `optimize`.
@@ -77,11 +77,13 @@ class FastForward:
         check_mode(runtime, precision, device, key)
         net = net.eval()
         if optimize:
-            from model.network.fusion import cast_weights, fold_batch_norms, fuse_gru_gates, to_channels_last
+            from model.network.fusion import (cast_weights, fold_batch_norms, fuse_gru_gates,
+                                              inplace_activations, to_channels_last)
 
             net = net if inplace else copy.deepcopy(net)
             fold_batch_norms(net)
             fuse_gru_gates(net)
+            inplace_activations(net)
             if PRECISIONS[precision] is not None:
                 cast_weights(net, PRECISIONS[precision])
             if channels_last:

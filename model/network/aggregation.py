@@ -57,7 +57,8 @@ class _Up(nn.Module):
         self.out = nn.ModuleList(out)
 
     def forward(self, coarse: torch.Tensor, skip: torch.Tensor, feat: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.upsample(coarse) + skip
+        x = self.upsample(coarse)
+        x += skip  # in place on the fresh upsampled volume (its producers' backward needs no output)
         for layer in self.out:
             x = layer(x, feat) if isinstance(layer, FeatureAtt) else layer(x)
         return x

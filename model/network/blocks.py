@@ -79,7 +79,8 @@ class ResnetBasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + x)
+        out += x  # in place: one volume-sized buffer fewer (norm / conv backward need no output)
+        return self.relu(out)
 
 
 class FeatureAtt(nn.Module):

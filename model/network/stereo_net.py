@@ -61,6 +61,31 @@ class FastFoundationStereo(nn.Module):
         cfg = self.cfg
         if iters is None:
             iters = cfg.valid_iters if test_mode else cfg.train_iters
+        init_disp, geo, net, inp, att, stem_2x = self._encode(left, right)
+        disp = init_disp
+        preds = []
+        for itr in range(iters):  # static loop: iters is a Python int
+            disp = disp.detach()
+            geo_feat = geo.lookup(disp)
+            # test mode upsamples only the last iteration: the others need no mask
+            upsample = not test_mode or itr == iters - 1
+            with self._amp(left):
+                net, mask_feat, delta = self.update_block(net, inp, geo_feat, disp, att, with_mask=upsample)
+            disp = disp + delta.float()
+            if upsample:
+                preds.append(self._upsample(disp, mask_feat, stem_2x))
+        if test_mode:
+            return preds[-1]
+        return init_disp, preds
+
+    def _encode(self, left: torch.Tensor, right: torch.Tensor) -> tuple:
+        """Everything before the GRU loop -> (init_disp, geometry encoder, net, inp, att, stem_2x).
+
+        A method of its own so that the features and the 3D volumes (the largest tensors) are
+        freed when it returns instead of living through the whole GRU loop: the geometry
+        pyramids hold what the loop needs.
+        """
+        cfg = self.cfg
         b = left.shape[0]
         with self._amp(left):
             feats = self.feature(torch.cat([left, right], dim=0))
@@ -79,21 +104,7 @@ class FastFoundationStereo(nn.Module):
         init_disp = soft_argmin(logits)  # [B, 1, h, w], 1/4 px, fp32
         with torch.autocast(left.device.type, enabled=False):  # lookups stay fp32
             geo = GeometryEncoder(fl4, fr4, volume, cfg.corr_levels, cfg.corr_radius)
-        disp = init_disp
-        preds = []
-        for itr in range(iters):  # static loop: iters is a Python int
-            disp = disp.detach()
-            geo_feat = geo.lookup(disp)
-            # test mode upsamples only the last iteration: the others need no mask
-            upsample = not test_mode or itr == iters - 1
-            with self._amp(left):
-                net, mask_feat, delta = self.update_block(net, inp, geo_feat, disp, att, with_mask=upsample)
-            disp = disp + delta.float()
-            if upsample:
-                preds.append(self._upsample(disp, mask_feat, stem_2x))
-        if test_mode:
-            return preds[-1]
-        return init_disp, preds
+        return init_disp, geo, net, inp, att, stem_2x
 
     def _initial_volume(self, fl4: torch.Tensor, fr4: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg

@@ -9,7 +9,8 @@ from torch import nn
 
 from model.config import NetworkConfig
 from model.network import build_network
-from model.network.fusion import cast_weights, fold_batch_norms, fuse_gru_gates, to_channels_last
+from model.network.fusion import (cast_weights, fold_batch_norms, fuse_gru_gates, inplace_activations,
+                                  to_channels_last)
 
 
 def _tiny_with_stats() -> nn.Module:
@@ -90,3 +91,16 @@ def test_inference_computes_the_mask_only_for_the_upsampled_iteration():
         _, preds = net(left, right, iters=4, test_mode=False)
         assert len(calls) == 4 and len(preds) == 4
     assert torch.allclose(preds[-1], test_out, atol=1e-5)
+
+
+def test_inplace_activations_keep_the_output():
+    net = _tiny_with_stats()
+    left, right = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = net(left, right, iters=3)
+        rewritten = copy.deepcopy(net)
+        fold_batch_norms(rewritten)  # as FastForward does: activations then act on conv outputs
+        n = inplace_activations(rewritten)
+        assert n > 0 and all(m.inplace for m in rewritten.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU)))
+        got = rewritten(left, right, iters=3)
+    assert (got - want).abs().max().item() <= 1e-3
