@@ -39,10 +39,13 @@ def _load_object(path: Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        return restricted_load(path)  # refuses anything that would run code
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            return restricted_load(path)  # refuses anything that would run code
+    except CheckpointError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a junk file fails in many ways (IndexError, struct.error, ...)
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})"[:400]) from None
 
 

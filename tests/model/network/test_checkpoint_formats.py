@@ -118,6 +118,12 @@ def test_unreadable_files_are_named(tmp_path):
     bad.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="garbage.pth"):
         read_state_dict(bad)
+    # files that fail deeper inside the unpickler (IndexError, struct.error before the fix)
+    for name, data in [("notes.pth", b"epochs: 3\nlr: 0.001\n"), ("tiny.onnx", b"\x08\x07\x12\x00")]:
+        junk = tmp_path / name
+        junk.write_bytes(data)
+        with pytest.raises(CheckpointError, match=name.replace(".", r"\.") + ": not a (readable torch|torch zip) checkpoint"):
+            read_state_dict(junk)
     empty = tmp_path / "empty.pt"
     torch.save({"epoch": 1}, empty)
     with pytest.raises(CheckpointError, match="no network state dict"):
