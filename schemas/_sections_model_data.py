@@ -95,7 +95,10 @@ def _augmentation() -> dict:
         "saturation": num_pair([0.0, 1.4], "Saturation factor range [low, high]."),
         "hue": number(0.159, "Maximum hue shift (fraction of the colour circle).", 0.0, 0.5),
         "eraser_aug_prob": prob(0.5, "Probability of erasing patches of the right image."),
-        "h_flip_prob": prob(0.0, "Probability of a horizontal flip (swaps and mirrors left/right)."),
+        # not searchable: only data with right-view GT (Synthetic) can flip, so a search over it
+        # would fail every trial on real data
+        "h_flip_prob": number(0.0, "Probability of a horizontal flip (swaps and mirrors left/right; needs "
+                              "right-view GT, i.e. the Synthetic dataset).", 0.0, 1.0),
         "v_flip_prob": prob(0.0, "Probability of a vertical flip of both images."),
         "crop_min_valid_disp_ratio": number(0.0, "Re-draw crops with a smaller fraction of valid GT.", 0.0, 1.0),
     })

@@ -209,6 +209,8 @@ def test_train_schema_automl_metadata():
     # augmentation does nothing outside training: never searchable there
     assert "automl_enabled" not in _leaf(schema, "dataset.val_dataset.augmentation.color_aug_prob")
     assert "automl_enabled" not in json.dumps(load_schema("evaluate"))
+    # only Synthetic has right-view GT, every other dataset refuses h_flip_prob > 0: not searchable
+    assert "automl_enabled" not in _leaf(schema, "dataset.train_dataset.augmentation.h_flip_prob")
 
 
 def test_every_searchable_leaf_has_bounds_or_enum_and_scale():
