@@ -104,6 +104,19 @@ class EpochShuffleSampler(Sampler[int]):
         return len(self.dataset)
 
 
+class _ShardSampler(Sampler):
+    """Indices rank, rank + world, ...: a disjoint, unpadded share of the dataset per rank."""
+
+    def __init__(self, length: int, world: int, rank: int) -> None:
+        self.indices = range(rank, length, world)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
 class _EpochDistributedSampler(DistributedSampler):
     """DistributedSampler whose `set_epoch` also reseeds the loader generator (see above)."""
 
@@ -199,8 +212,9 @@ class StereoDataModule(pl.LightningDataModule):
         if self.val_set is None:
             return []
         if self._distributed():
-            sampler: Sampler = DistributedSampler(self.val_set, num_replicas=self.trainer.world_size,
-                                                  rank=self.trainer.global_rank, shuffle=False)
+            # every image on exactly one rank (DistributedSampler would repeat images to even
+            # the ranks out, and count them twice); the system sums metrics over ranks
+            sampler: Sampler = _ShardSampler(len(self.val_set), self.trainer.world_size, self.trainer.global_rank)
         else:
             sampler = torch.utils.data.SequentialSampler(self.val_set)
         generator = torch.Generator().manual_seed(self.seed)

@@ -105,6 +105,7 @@ def trainer_options(spec: dict, out_dir: Path) -> dict:
         "gradient_clip_algorithm": "norm",
         "log_every_n_steps": int(train.get("log_every_n_steps", 50)),
         "num_sanity_val_steps": 0,
+        "use_distributed_sampler": False,  # the datamodule shards train and val itself
         "enable_checkpointing": True,  # our CheckpointWriter is the one checkpoint callback
         "default_root_dir": str(out_dir),
         "logger": [CSVLogger(str(out_dir), name="csv_logs"), TensorBoardLogger(str(out_dir), name="tb_logs")],

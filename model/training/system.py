@@ -93,6 +93,13 @@ class StereoSystem(pl.LightningModule):
             )
 
     # ------------------------------------------------------------------ validation
+    # Epoch metrics are exact sums over images, reduced over all ranks at the epoch end: every
+    # image counts once whatever the batch size or the number of GPUs (a mean of per-rank means
+    # would weight a rank's images by how many images that rank happened to score).
+    def on_validation_epoch_start(self) -> None:
+        # [loss * images, images, sum of each metric over scored images, scored images]
+        self._val_sums = torch.zeros(3 + len(METRIC_NAMES), dtype=torch.float64, device=self.device)
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         left, right, gt, valid = batch["left"], batch["right"], batch["disp"], batch["valid"]
         height, width = left.shape[-2:]
@@ -105,12 +112,21 @@ class StereoSystem(pl.LightningModule):
         top = pads[2]
         pred = preds[-1][..., top : top + height, pads[0] : pads[0] + width].float()
         per_image = compute_per_image(pred, batch["disp"], self.max_disparity, batch["valid"])
-        self.log("val/loss", loss, batch_size=left.shape[0], sync_dist=True)
         keep = per_image["n_valid"] > 0  # images without GT do not enter the per-image means
-        if keep.any():  # Lightning's epoch mean weights each batch by its image count
-            for name in METRIC_NAMES:
-                value = per_image[name][keep].mean().float()
-                self.log(f"val/{name}", value, batch_size=int(keep.sum()), sync_dist=True)
+        sums = self._val_sums
+        sums[0] += loss.detach().double() * left.shape[0]
+        sums[1] += left.shape[0]
+        sums[2] += keep.sum()
+        for i, name in enumerate(METRIC_NAMES):
+            sums[3 + i] += per_image[name][keep].double().sum()
+
+    def on_validation_epoch_end(self) -> None:
+        sums = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
+        if sums[1] > 0:
+            self.log("val/loss", (sums[0] / sums[1]).float())
+        if sums[2] > 0:
+            for i, name in enumerate(METRIC_NAMES):
+                self.log(f"val/{name}", (sums[3 + i] / sums[2]).float())
 
     # ------------------------------------------------------------------ optimizers
     def configure_optimizers(self) -> dict:

@@ -114,13 +114,33 @@ def test_nan_loss_fails_with_exit_1_and_keeps_checkpoint(make_spec, monkeypatch,
 
 
 def test_ddp_two_cpu_processes_complete_an_epoch(make_spec):
-    _, spec = make_spec("ddp", ["train.num_gpus=2", "train.num_epochs=1", "dataset.train_dataset.batch_size=1"])
+    # 3 val images on 2 ranks: each image must count once (no padding duplicate), and the epoch
+    # metric must be the mean over images, not the mean of the two ranks' means
+    val = "[{dataset_name: Synthetic, num_samples: 3, seed: 7, image_size: [64, 96]}]"
+    _, spec = make_spec("ddp", ["train.num_gpus=2", "train.num_epochs=1", "dataset.train_dataset.batch_size=1",
+                                f"dataset.val_dataset.data_sources={val}"])
     result = _fit(spec)
     out = Path(spec["results_dir"]) / "train"
     assert (out / "model_epoch_000_step_00001.pth").is_file()  # 2 samples / (2 ranks x batch 1) = 1 step
     assert math.isfinite(result["kpi"]["train_loss"]) and math.isfinite(result["kpi"]["val/epe"])
     epochs = [e for e in read_status(out / "status.json") if "epoch" in e]
     assert len(epochs) == 1 and epochs[0]["step"] == 1
+    # the same weights validated in one process, batch 3 (one mean over all 3 images)
+    import pytorch_lightning as pl
+
+    from model.data.datamodule import StereoDataModule
+    from model.training.system import StereoSystem
+
+    single = {**spec, "train": {**spec["train"], "num_gpus": 1}}
+    single["dataset"] = {**spec["dataset"], "val_dataset": {**spec["dataset"]["val_dataset"], "batch_size": 3}}
+    system = StereoSystem(single)
+    state = torch.load(out / LATEST_NAME, map_location="cpu", weights_only=True)["state_dict"]
+    system.load_state_dict(state)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False)
+    want = trainer.validate(system, datamodule=StereoDataModule(single["dataset"], 3), verbose=False)[0]
+    for key in ("val/epe", "val/bp1", "val/rmse"):
+        assert result["kpi"][key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), key
 
 
 def test_checkpoints_to_keep_prunes_old_epochs_and_links_latest(make_spec):
