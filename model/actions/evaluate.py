@@ -38,7 +38,8 @@ def check_model_source(spec: dict, action: str) -> None:
 
     if deploy_source(spec, action) and not section.get("checkpoint"):
         return  # a checkpoint next to an engine asks for the drift report: check it too
-    check_mode(section.get("runtime", "eager"), section.get("precision", "fp32"), pick_device(section), action)
+    device = pick_device(section, action)
+    check_mode(section.get("runtime", "eager"), section.get("precision", "fp32"), device, action)
     _, cfg = load_network(spec, action)
     spec["model"] = cfg.to_dict()
 

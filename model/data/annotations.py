@@ -15,6 +15,8 @@ def read_annotation_lines(
 ) -> list[tuple[int, list[str]]]:
     """Like `read_annotation_file`, but also returns each row's 1-based line number."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; data_file must name an annotation file (one pair per line)")
     if not path.is_file():
         raise DataError(f"{path}: annotation file not found")
     try:

@@ -119,7 +119,7 @@ def make_drift_tracker(spec: dict, action: str, deploy_predictor) -> DriftTracke
 
     net, cfg = load_network(spec, action)
     iters = (getattr(deploy_predictor.runner, "metadata", None) or {}).get("valid_iters") or cfg.valid_iters
-    torch_predictor = TorchPredictor(net, pick_device(section), int(iters), deploy_predictor.input_hw,
+    torch_predictor = TorchPredictor(net, pick_device(section, action), int(iters), deploy_predictor.input_hw,
                                      section.get("precision", "fp32"))
     key = "onnx_file" if section.get("onnx_file") else "trt_engine"
     return DriftTracker(torch_predictor, spec["dataset"]["max_disparity"], f"{key} {Path(section[key]).name}")

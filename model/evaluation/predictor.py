@@ -25,10 +25,15 @@ Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 
-def pick_device(section: dict) -> torch.device:
-    """cuda:<gpu_ids[0]> when CUDA is present, else the CPU."""
+def pick_device(section: dict, action: str = "evaluate") -> torch.device:
+    """cuda:<gpu_ids[0]> when CUDA is present, else the CPU; a GPU index this machine lacks is a SpecError."""
     if torch.cuda.is_available():
-        return torch.device(f"cuda:{(section.get('gpu_ids') or [0])[0]}")
+        index = int((section.get("gpu_ids") or [0])[0])
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise SpecError(f"{action}.gpu_ids: GPU {index} does not exist; this machine has {count} "
+                            f"(allowed 0..{count - 1})")
+        return torch.device(f"cuda:{index}")
     return torch.device("cpu")
 
 
@@ -130,5 +135,5 @@ def make_predictor(spec: dict, action: str) -> Predictor:
                               f"(model.deploy.make_deploy_predictor is missing); use {action}.checkpoint") from None
         return make_deploy_predictor(spec, action)
     net, _ = load_network(spec, action)
-    return TorchPredictor(net, pick_device(section), None, input_hw(section, action),
+    return TorchPredictor(net, pick_device(section, action), None, input_hw(section, action),
                           section.get("precision", "fp32"), section.get("runtime", "eager"), key=action)

@@ -121,6 +121,9 @@ def test_missing_annotation_file(files):
     with pytest.raises(DataError) as err:
         _build("GenericDataset", files / "absent.txt")
     _one_line(err, files / "absent.txt", "not found")
+    with pytest.raises(DataError) as err:  # a folder is named as one, not as "not found"
+        _build("GenericDataset", files)
+    _one_line(err, files, "is a folder", "annotation file")
 
 
 def test_unknown_dataset_name(files):

@@ -52,3 +52,13 @@ def test_fast_runtimes_match_eager_on_gpu(tiny_net, runtime):
     # new inputs of the same shape go through the same graph
     left2 = torch.randn_like(left)
     assert (fast(left2, right) - FastForward(net, "eager", "fp32", iters=4)(left2, right)).abs().max() <= 1e-3
+
+
+@pytest.mark.gpu
+def test_a_gpu_index_this_machine_lacks_is_named():
+    from model.evaluation.predictor import pick_device
+
+    count = torch.cuda.device_count()
+    assert pick_device({"gpu_ids": [count - 1]}, "inference") == torch.device(f"cuda:{count - 1}")
+    with pytest.raises(SpecError, match=rf"inference.gpu_ids: GPU {count} does not exist"):
+        pick_device({"gpu_ids": [count]}, "inference")
