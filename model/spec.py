@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -173,6 +174,18 @@ def _coerce_ints(schema: dict, node: Any) -> Any:
     return node
 
 
+def _expand_paths(schema: dict, node: Any) -> Any:
+    """`~` / `~user` at the start of a `format: path` value becomes the home folder (as a shell does)."""
+    if schema.get("format") == "path" and isinstance(node, str) and node.startswith("~"):
+        return os.path.expanduser(node)
+    if isinstance(node, dict):
+        props = schema.get("properties", {})
+        return {k: _expand_paths(props.get(k, {}), v) for k, v in node.items()}
+    if isinstance(node, list) and isinstance(schema.get("items"), dict):
+        return [_expand_paths(schema["items"], v) for v in node]
+    return node
+
+
 def load_schema(action: str) -> dict:
     """The parsed `schemas/<action>.schema.json`."""
     if action not in ACTIONS_WITH_SCHEMA:
@@ -259,7 +272,7 @@ def load_spec(path: str | Path | None, action: str, overrides: Iterable[str] = (
     override_keys = apply_overrides(spec, overrides)
     fill_defaults(schema, spec)
     validate_spec(spec, schema, source, override_keys, overrides)
-    spec = _coerce_ints(schema, spec)
+    spec = _expand_paths(schema, _coerce_ints(schema, spec))
     _check_network(spec, source, override_keys, overrides)
     return spec
 

@@ -45,8 +45,8 @@ def string(default: Any, desc: str, nullable: bool = False, **extra: Any) -> dic
 
 
 def path(desc: str) -> dict:
-    """An optional file path, null by default."""
-    return string(None, desc, nullable=True)
+    """An optional file path, null by default (`format: path`: a leading ~ is expanded on load)."""
+    return string(None, desc, nullable=True, format="path")
 
 
 def boolean(default: bool, desc: str) -> dict:

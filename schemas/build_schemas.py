@@ -53,7 +53,7 @@ def _leaf_keys(schema: dict, prefix: str) -> list[str]:
 def build(action: str) -> dict:
     """The full spec schema of one action."""
     props = {
-        "results_dir": {"type": "string", "default": "runs/default", "pattern": "\\S",
+        "results_dir": {"type": "string", "default": "runs/default", "pattern": "\\S", "format": "path",
                         "x_allowed": "a folder path (not empty: '' would write into the current folder)",
                         "description": "Root of all outputs; each action writes <results_dir>/<action>/."},
         "model": model_section(),

@@ -253,3 +253,16 @@ def test_validation_limits_are_wider_than_the_search_range():
     spec = load_spec(None, "train", ["train.optim.weight_decay=0", "train.optim.lr=0.05", "train.optim.warmup_steps=5000",
                                      "train.clip_grad_norm=50"])
     assert spec["train"]["optim"]["weight_decay"] == 0 and spec["train"]["optim"]["lr"] == 0.05
+
+
+def test_a_leading_tilde_in_a_path_is_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    spec = load_spec(None, "train", [
+        "results_dir=~/runs/exp", "train.pretrained_model_path=~/w/bp2.pth",
+        "dataset.train_dataset.data_sources=[{dataset_name: GenericDataset, data_file: ~/data/train.txt}]",
+    ])
+    assert spec["results_dir"] == f"{tmp_path}/runs/exp"
+    assert spec["train"]["pretrained_model_path"] == f"{tmp_path}/w/bp2.pth"
+    assert spec["dataset"]["train_dataset"]["data_sources"][0]["data_file"] == f"{tmp_path}/data/train.txt"
+    # only a leading tilde
+    assert load_spec(None, "train", ["results_dir=runs/~x"])["results_dir"] == "runs/~x"
