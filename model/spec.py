@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -255,6 +256,15 @@ def _check_network(spec: dict, source: str, override_keys: list[str], overrides:
         raise SpecError(f"{touched[0] if touched else source}: {exc}") from None
 
 
+def _note_tao_only(spec: dict, source: str) -> None:
+    """One line on stderr for each TAO-only setting that asks for something depth_net does not do."""
+    if (spec.get("wandb") or {}).get("enable"):
+        print(f"note: {source}: wandb.enable is ignored (no Weights & Biases logging here; training "
+              f"writes TensorBoard and CSV logs)", file=sys.stderr)
+    if spec.get("encryption_key"):
+        print(f"note: {source}: encryption_key is ignored (checkpoints are plain .pth files)", file=sys.stderr)
+
+
 def load_spec(path: str | Path | None, action: str, overrides: Iterable[str] = ()) -> dict:
     """Load, override, default, validate; returns the resolved spec.
 
@@ -272,6 +282,7 @@ def load_spec(path: str | Path | None, action: str, overrides: Iterable[str] = (
     override_keys = apply_overrides(spec, overrides)
     fill_defaults(schema, spec)
     validate_spec(spec, schema, source, override_keys, overrides)
+    _note_tao_only(spec, source)
     spec = _expand_paths(schema, _coerce_ints(schema, spec))
     _check_network(spec, source, override_keys, overrides)
     return spec

@@ -17,6 +17,7 @@ sys.path.insert(0, str(HERE))
 
 from _sections_actions import (automl_section, convert_section, evaluate_section,  # noqa: E402
                                export_section, gen_trt_engine_section, inference_section, train_section)
+from _fields import boolean, section, string  # noqa: E402
 from _sections_model_data import dataset_section, model_section  # noqa: E402
 
 ACTIONS = ("train", "evaluate", "inference", "export", "gen_trt_engine", "convert", "automl")
@@ -50,6 +51,21 @@ def _leaf_keys(schema: dict, prefix: str) -> list[str]:
     return keys
 
 
+def _wandb_section() -> dict:
+    """TAO's `wandb` block: accepted so a TAO spec loads; W&B logging is not part of depth_net."""
+    return section("TAO compatibility: accepted and ignored (training logs to TensorBoard and CSV).", {
+        "enable": boolean(False, "Ignored (TAO: log to Weights & Biases)."),
+        "project": string(None, "Ignored.", nullable=True),
+        "entity": string(None, "Ignored.", nullable=True),
+        "name": string(None, "Ignored.", nullable=True),
+        "tags": {"type": ["array", "null"], "items": {"type": "string"}, "default": None, "description": "Ignored."},
+        "reinit": boolean(False, "Ignored."),
+        "sync_tensorboard": boolean(False, "Ignored."),
+        "save_code": boolean(False, "Ignored."),
+        "run_id": string(None, "Ignored.", nullable=True),
+    })
+
+
 def build(action: str) -> dict:
     """The full spec schema of one action."""
     props = {
@@ -65,6 +81,11 @@ def build(action: str) -> dict:
         "gen_trt_engine": gen_trt_engine_section(),
         "automl": automl_section(),
         "convert": convert_section(),
+        # TAO's top-level keys, so a TAO spec loads as is; they change nothing here
+        "model_name": string(None, "TAO compatibility: accepted and ignored.", nullable=True),
+        "encryption_key": string(None, "TAO compatibility: accepted and ignored (checkpoints are plain "
+                                 ".pth files).", nullable=True),
+        "wandb": _wandb_section(),
     }
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

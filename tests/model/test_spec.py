@@ -266,3 +266,15 @@ def test_a_leading_tilde_in_a_path_is_the_home_folder(tmp_path, monkeypatch):
     assert spec["dataset"]["train_dataset"]["data_sources"][0]["data_file"] == f"{tmp_path}/data/train.txt"
     # only a leading tilde
     assert load_spec(None, "train", ["results_dir=runs/~x"])["results_dir"] == "runs/~x"
+
+
+def test_tao_top_level_keys_load_and_are_named_as_ignored(tmp_path, capsys):
+    path = tmp_path / "tao.yaml"
+    path.write_text("model_name: depth_net\nencryption_key: tlt_encode\nwandb:\n  enable: true\n  project: TAO Toolkit\n"
+                    "  tags: [tao-toolkit]\n", encoding="utf-8")
+    spec = load_spec(path, "train")
+    assert spec["model_name"] == "depth_net" and spec["wandb"]["project"] == "TAO Toolkit"
+    err = capsys.readouterr().err
+    assert "wandb.enable is ignored" in err and "encryption_key is ignored" in err
+    with pytest.raises(SpecError, match="wandb"):  # still a closed section: a typo is an error
+        load_spec(path, "train", ["wandb.projekt=x"])
