@@ -32,36 +32,26 @@ def _load(args: argparse.Namespace) -> dict:
 
 
 def _study_from_args(args: argparse.Namespace):
-    """The study named by --storage/--study, or by the spec (-e)."""
-    from automl.study import build_storage, make_study
+    """The existing study named by --storage/--study, or by the spec (-e); never creates one."""
+    from automl.study import open_existing_study
 
     if args.storage:
-        import optuna
-
-        storage = build_storage(args.storage, {})
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        name = args.study or (names[0] if len(names) == 1 else None)
-        if name not in names:
-            raise SpecError(f"--study: {name!r} not in {args.storage}; studies there: {', '.join(names) or 'none'}")
-        return optuna.load_study(study_name=name, storage=storage)
+        return open_existing_study(args.storage, args.study, "check --storage and --study")
     if not args.experiment:
         raise SpecError("depth_net automl: give -e SPEC.yaml or --storage URL [--study NAME]")
     from automl.run import study_context
 
     ctx = study_context(_load(args))
-    if ctx.storage.endswith(".db") and not Path(ctx.storage).is_file():
-        raise SpecError(f"automl: no study yet at {ctx.storage}; start it with `depth_net automl run -e SPEC`")
-    return make_study(ctx.settings, storage=ctx.storage, study_name=ctx.name)
+    hint = "start it with `depth_net automl run -e SPEC` or check automl.study_name / automl.storage"
+    return open_existing_study(ctx.storage, args.study or ctx.name, hint)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from automl.run import open_study, run_study
-    from automl.space import build_space, load_train_schema
     from model.status import StatusLogger
 
     spec = _load(args)
-    _, ctx = open_study(spec)  # bad sampler / pruner / metric / storage fail here, before any file is written
-    build_space(ctx.settings, load_train_schema())
+    _, ctx = open_study(spec)  # a study that cannot run, or its storage, fails here: before any file is written
     (ctx.study_dir / "experiment.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     status = StatusLogger(ctx.study_dir / "status.json")
     status.write("STARTED", f"depth_net automl run: study {ctx.name}")
@@ -84,7 +74,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         raise SpecError("depth_net automl worker: --storage URL and --study NAME are required")
     study, spec, study_dir = open_worker_study(args.storage, args.study)
     settings = spec["automl"]
-    objective = StereoObjective(spec, study_dir, build_space(settings, load_train_schema()))
+    objective = StereoObjective(spec, study_dir, build_space(settings, load_train_schema()), deadline=args.deadline)
     ran = run_worker(study, objective, int(settings.get("n_trials") or 20), args.deadline)
     print(f"worker finished after {ran} trial(s)")
     return 0
@@ -125,7 +115,16 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from automl.report import write_plots
 
     study = _study_from_args(args)
-    out = Path(args.out) if args.out else Path(study.user_attrs.get("study_dir", ".")) / "plots"
+    if args.out:
+        out = Path(args.out)
+    elif "study_dir" in study.user_attrs:
+        out = Path(study.user_attrs["study_dir"]) / "plots"
+    elif args.experiment:
+        from automl.run import study_context
+
+        out = study_context(_load(args)).study_dir / "plots"
+    else:
+        out = Path("plots")
     for path in write_plots(study, out):
         print(path)
     return 0
@@ -134,8 +133,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from automl.report import serve_dashboard
     from automl.run import study_context
+    from automl.study import check_storage_exists
 
     storage = args.storage or study_context(_load(args)).storage
+    check_storage_exists(storage, "start a study with `depth_net automl run -e SPEC` first")
     serve_dashboard(storage, host=args.host, port=args.port)
     return 0
 

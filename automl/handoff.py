@@ -80,7 +80,9 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
         for t in study.trials:
             counts[t.state.name] += 1
         reasons = sorted({t.user_attrs.get("fail_reason", "") for t in study.trials if t.user_attrs.get("fail_reason")})
+        stops = sorted({t.user_attrs.get("stop_reason", "") for t in study.trials if t.user_attrs.get("stop_reason")})
         why = f"; failures: {reasons[0]}" if reasons else ""
+        why += f"; {stops[0]} (raise automl.timeout)" if stops else ""
         raise RunFailed(
             f"automl: no trial of study {study.study_name!r} completed (feasibly): "
             f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed{why}"

@@ -25,13 +25,39 @@ import yaml
 
 from automl.space import apply_params, suggest_params
 from automl.study import record_latency
-from model.errors import DepthNetError, RunFailed
+from model.errors import DepthNetError, RunFailed, SpecError
+from model.evaluation.metrics import METRIC_NAMES
 from model.status import StatusLogger
 
-__all__ = ["StereoObjective", "PruningCallback", "trial_spec", "trial_dir", "retry_checkpoint", "WORKER_ATTR"]
+__all__ = ["StereoObjective", "PruningCallback", "trial_spec", "trial_dir", "retry_checkpoint", "check_trial_setup",
+           "TRIAL_METRICS", "WORKER_ATTR"]
 
 WORKER_ATTR = "worker"
 LATEST_NAME = "dn_model_latest.pth"
+# What a trial's training logs after each validation epoch (model/training/system.py).
+TRIAL_METRICS = ("val/loss",) + tuple(f"val/{name}" for name in METRIC_NAMES)
+
+
+def check_trial_setup(spec: dict, settings: dict) -> None:
+    """Refuse, before any trial trains, a study whose trials could never report `automl.metric`.
+
+    Otherwise every trial would train to its end and then fail, spending the whole budget.
+    Args: spec: the resolved study spec; settings: its automl section (max_epochs filled).
+    """
+    metric = settings.get("metric") or "val/epe"
+    if metric not in TRIAL_METRICS:
+        hint = f"; did you mean 'val/{metric}'?" if f"val/{metric}" in TRIAL_METRICS else ""
+        raise SpecError(f"automl.metric: {metric!r} is never logged by training; trials report the per-epoch "
+                        f"validation metrics {', '.join(TRIAL_METRICS)}{hint}")
+    train = spec.get("train") or {}
+    if not ((spec.get("dataset") or {}).get("val_dataset") or {}).get("data_sources"):
+        raise SpecError(f"dataset.val_dataset.data_sources: none given; AutoML trials are ranked on {metric} "
+                        "of the validation data")
+    interval = int(train.get("validation_interval") or 1)
+    max_epochs = int(settings.get("max_epochs") or train.get("num_epochs") or 1)
+    if interval > max_epochs:
+        raise SpecError(f"train.validation_interval: {interval} is more than automl.max_epochs {max_epochs}, so "
+                        f"trials would never validate and never report {metric}; use at most {max_epochs}")
 
 
 def trial_dir(study_dir: Path, number: int) -> Path:
@@ -40,12 +66,24 @@ def trial_dir(study_dir: Path, number: int) -> Path:
 
 
 class PruningCallback(pl.Callback):
-    """Reports `metric` to the trial after each validation epoch; stops training when pruned."""
+    """Reports `metric` to the trial after each validation epoch; stops training when pruned, or
+    after the epoch in progress when the study's time budget (`deadline`, UNIX time) has passed."""
 
-    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+    def __init__(self, trial: optuna.Trial, metric: str, deadline: float | None = None) -> None:
         self.trial = trial
         self.metric = metric
+        self.deadline = deadline
         self.pruned_at: int | None = None
+        self.out_of_time_at: int | None = None
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # runs before the checkpoint writer (Lightning orders Checkpoint callbacks last), which
+        # then keeps this epoch's state because should_stop is set
+        epoch = trainer.current_epoch + 1
+        if self.deadline is None or time.time() < self.deadline or epoch >= (trainer.max_epochs or 0):
+            return
+        self.out_of_time_at = epoch
+        trainer.should_stop = True
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or trainer.global_rank != 0:
@@ -97,10 +135,13 @@ def trial_spec(spec: dict, params: dict[str, Any], out_dir: Path, max_epochs: in
 class StereoObjective:
     """Callable objective: trial -> training run -> the metric of the last epoch."""
 
-    def __init__(self, spec: dict, study_dir: Path, space: list, fit=None) -> None:
+    def __init__(self, spec: dict, study_dir: Path, space: list, fit=None, deadline: float | None = None) -> None:
         """Args: spec: the resolved study spec; study_dir: where trial folders go; space: the
-        ParamSpec list; fit: the training function (default model.training.runner.fit)."""
+        ParamSpec list; fit: the training function (default model.training.runner.fit);
+        deadline: the end of the study's time budget (UNIX time): a trial still training then
+        stops after its current epoch and ends as PRUNED (an unfinished run is not ranked)."""
         self.spec = spec
+        self.deadline = deadline
         self.study_dir = Path(study_dir)
         self.space = space
         self.settings = spec.get("automl") or {}
@@ -118,7 +159,7 @@ class StereoObjective:
         (out_dir / "experiment.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
         status = StatusLogger(out_dir / "status.json")
         status.write("STARTED", f"automl trial {trial.number}", params=params, resumed_from=str(resume) if resume else None)
-        callback = PruningCallback(trial, self.metric)
+        callback = PruningCallback(trial, self.metric, self.deadline)
         start = time.time()
         try:
             result = self._train(spec, status, callback)
@@ -134,6 +175,12 @@ class StereoObjective:
         if callback.pruned_at is not None:
             status.write("SUCCESS", f"pruned after epoch {callback.pruned_at}", kpi=result.get("kpi"))
             raise optuna.TrialPruned(f"pruned after epoch {callback.pruned_at}")
+        if callback.out_of_time_at is not None:
+            reason = (f"time budget automl.timeout={self.settings.get('timeout')} s reached: stopped after epoch "
+                      f"{callback.out_of_time_at} of {self.max_epochs}")
+            trial.set_user_attr("stop_reason", reason)
+            status.write("SUCCESS", reason, kpi=result.get("kpi"))
+            raise optuna.TrialPruned(reason)
         if self.settings.get("latency_budget_ms") is not None:
             record_latency(trial, _measure_latency_ms(spec, result["latest_checkpoint"]))
         status.write("SUCCESS", f"automl trial {trial.number} finished", kpi=result.get("kpi"))

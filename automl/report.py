@@ -7,6 +7,7 @@ prints them (rich) or dumps them (JSON).
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import optuna
@@ -14,12 +15,13 @@ import optuna
 from automl.policy import resolve_policy
 from automl.space import build_space, describe_space, load_train_schema
 from automl.study import build_pruner, build_sampler, resolve_direction
+from model.errors import SpecError
 
 __all__ = ["trial_rows", "status_table", "best_summary", "write_plots", "expected_epochs", "make_plan", "serve_dashboard"]
 
 
 def trial_rows(study: optuna.Study) -> list[dict]:
-    """One dict per trial: number, state, params, value, per-epoch metric, duration, best, fail_reason."""
+    """One dict per trial: number, state, params, value, per-epoch metric, duration, best, fail / stop reason."""
     try:
         best = study.best_trial.number
     except ValueError:
@@ -37,6 +39,7 @@ def trial_rows(study: optuna.Study) -> list[dict]:
             "best": t.number == best,
             "retry_of": t.system_attrs.get("failed_trial"),
             "fail_reason": t.user_attrs.get("fail_reason"),
+            "stop_reason": t.user_attrs.get("stop_reason"),
         })
     return rows
 
@@ -58,7 +61,8 @@ def status_table(study: optuna.Study):
         curve = " ".join(_short(v) for v in row["curve"][-6:])
         if len(row["curve"]) > 6:
             curve = "... " + curve
-        note = row["fail_reason"] or (f"retry of {row['retry_of']}" if row["retry_of"] is not None else "")
+        note = row["fail_reason"] or row["stop_reason"] or (
+            f"retry of {row['retry_of']}" if row["retry_of"] is not None else "")
         table.add_row(
             f"{row['number']}{' *' if row['best'] else ''}",
             row["state"],
@@ -79,7 +83,25 @@ def best_summary(study: optuna.Study) -> dict:
 
 
 def write_plots(study: optuna.Study, out_dir: Path) -> list[str]:
-    """Optimisation history, parameter importance and learning curves as PNG (matplotlib) + HTML (plotly)."""
+    """Optimisation history, parameter importance and learning curves as PNG (matplotlib) + HTML (plotly).
+
+    A picture without data is skipped with a printed reason (no empty pictures); a study with
+    nothing to draw at all is a SpecError, and nothing is written.
+    """
+    trials = study.get_trials(deepcopy=False)
+    complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    missing = {
+        "optimization_history": "no completed trial" if not complete else None,
+        "param_importances": "fewer than 2 completed trials" if complete < 2 else None,
+        "intermediate_values": None if any(t.intermediate_values for t in trials) else "no trial reported a metric",
+    }
+    if all(missing.values()):
+        counts = {s: sum(t.state == s for t in trials) for s in optuna.trial.TrialState}
+        raise SpecError(
+            f"automl plot: study {study.study_name!r} has nothing to plot yet ({len(trials)} trials: "
+            f"{counts[optuna.trial.TrialState.COMPLETE]} complete, {counts[optuna.trial.TrialState.PRUNED]} pruned, "
+            f"{counts[optuna.trial.TrialState.FAIL]} failed)"
+        )
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,16 +111,21 @@ def write_plots(study: optuna.Study, out_dir: Path) -> list[str]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in ("optimization_history", "param_importances", "intermediate_values"):
+    for name, why_not in missing.items():
+        if why_not:
+            print(f"plot {name} skipped: {why_not}")
+            continue
         try:
-            ax = getattr(mvis, f"plot_{name}")(study)
+            with warnings.catch_warnings():  # the matplotlib plots are "experimental" in Optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                ax = getattr(mvis, f"plot_{name}")(study)
             fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
             fig.savefig(out_dir / f"{name}.png", dpi=100, bbox_inches="tight")
             plt.close(fig)
             written.append(str(out_dir / f"{name}.png"))
             getattr(vis, f"plot_{name}")(study).write_html(str(out_dir / f"{name}.html"), include_plotlyjs="cdn")
             written.append(str(out_dir / f"{name}.html"))
-        except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. importance with < 2 complete trials
+        except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. importance of a parameter that never varied
             print(f"plot {name} skipped: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
     return written
 
@@ -127,6 +154,10 @@ def make_plan(spec: dict, request: str | None = None, explicit: str | None = Non
     decision = resolve_policy(request=request, explicit=explicit, spec=spec, repo_root=repo_root)
     ctx = study_context(spec)
     settings = ctx.settings
+    if decision.policy == "automl":
+        from automl.objective import check_trial_setup
+
+        check_trial_setup(spec, settings)
     max_epochs = int(settings["max_epochs"])
     n_trials = int(settings.get("n_trials") or 20)
     per_trial = expected_epochs(settings, max_epochs)

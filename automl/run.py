@@ -15,13 +15,13 @@ from pathlib import Path
 import optuna
 
 from automl.handoff import baseline, hand_off
-from automl.objective import StereoObjective
+from automl.objective import StereoObjective, check_trial_setup
 from automl.space import build_space, load_train_schema
-from automl.study import make_study
+from automl.study import build_pruner, build_sampler, make_study, resolve_direction
 from automl.workers import SPEC_ATTR, STUDY_DIR_ATTR, clean_zombies, launch_workers, run_worker
 from model.status import StatusLogger
 
-__all__ = ["StudyContext", "study_context", "open_study", "run_study", "DEFAULT_STUDY_NAME"]
+__all__ = ["StudyContext", "study_context", "check_study", "open_study", "run_study", "DEFAULT_STUDY_NAME"]
 
 DEFAULT_STUDY_NAME = "automl"
 
@@ -50,9 +50,24 @@ def study_context(spec: dict) -> StudyContext:
     return StudyContext(name, study_dir, storage, settings)
 
 
-def open_study(spec: dict) -> tuple[optuna.Study, StudyContext]:
-    """Create or resume the study; store the spec and folder in it for workers."""
+def check_study(spec: dict) -> StudyContext:
+    """Refuse, writing nothing, a study that cannot run: a metric the trials never log, an
+    unknown sampler / pruner / direction, a search space outside the schema's bounds.
+
+    `depth_net automl run` and `depth_net train` (policy automl) call it before any file exists.
+    """
     ctx = study_context(spec)
+    check_trial_setup(spec, ctx.settings)
+    resolve_direction(ctx.settings)
+    build_sampler(ctx.settings)
+    build_pruner(ctx.settings)
+    build_space(ctx.settings, load_train_schema())
+    return ctx
+
+
+def open_study(spec: dict) -> tuple[optuna.Study, StudyContext]:
+    """Create or resume the study (after `check_study`); store the spec and folder in it for workers."""
+    ctx = check_study(spec)
     study = make_study(ctx.settings, storage=ctx.storage, study_name=ctx.name)
     ctx.study_dir.mkdir(parents=True, exist_ok=True)
     stored = dict(spec)
@@ -111,7 +126,7 @@ def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
     progress = _progress(study, start, n_trials)
     n_workers = int(ctx.settings.get("n_workers") or 1)
     if n_workers <= 1 or fit is not None:
-        objective = StereoObjective(spec, ctx.study_dir, space, fit=fit)
+        objective = StereoObjective(spec, ctx.study_dir, space, fit=fit, deadline=deadline)
         run_worker(study, objective, n_trials, deadline, callbacks=[lambda s, t: progress()])
     else:
         codes = launch_workers(ctx.storage, ctx.name, n_workers, int(ctx.settings.get("trials_per_gpu") or 1),

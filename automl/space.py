@@ -132,6 +132,8 @@ def _override(base: ParamSpec, change: dict, leaf: dict) -> ParamSpec:
     for bound, value in (("min", low), ("max", high)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(f"{where}.{bound}: {value!r} is not a number")
+        if base.kind == "int" and value != int(value):
+            raise SpecError(f"{where}.{bound}: {value!r} is not an integer; {base.name} takes whole numbers")
     if not (_within_limits(low, leaf) and _within_limits(high, leaf)):
         raise SpecError(
             f"{where}: range [{low}, {high}] is outside the schema bounds {_limits_text(leaf)} of {base.name}; "
@@ -167,6 +169,10 @@ def build_space(settings: dict, schema: dict) -> list[ParamSpec]:
             continue
         base = _base_spec(name, leaves[name])
         space.append(_override(base, overrides[name], leaves[name]) if name in overrides else base)
+    if not space:  # every trial would train the same configuration
+        where = f"automl.exclude: {sorted(excluded)} leaves" if excluded else "automl: the schema's defaults leave"
+        raise SpecError(f"{where} nothing to search; keep at least one parameter or add one with "
+                        f"automl.include (searchable: {', '.join(sorted(leaves))})")
     return space
 
 

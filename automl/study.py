@@ -38,6 +38,7 @@ Measured with the defaults (`bench/search_quality.py --seeds 20`, then `--tasks 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ __all__ = [
     "LATENCY_ATTR",
     "record_latency",
     "retry_trial",
+    "open_existing_study",
+    "check_storage_exists",
 ]
 
 # Metrics the training writes, with the better direction: all are errors or losses, lower is better.
@@ -197,15 +200,48 @@ def build_storage(storage: str | None, settings: dict | None = None) -> optuna.s
     grace = int(settings.get("grace_period") or max(2 * interval, interval + 1))
     engine_kwargs = {"connect_args": {"connect_timeout": 5}} if text.startswith("postgres") else None
     try:
-        return optuna.storages.RDBStorage(
-            text,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=interval,
-            grace_period=grace,
-            heartbeat_stale_trial_callback=retry_trial,
-        )
+        with warnings.catch_warnings():  # the heartbeat is "experimental": one line per command otherwise
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                text,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=interval,
+                grace_period=grace,
+                heartbeat_stale_trial_callback=retry_trial,
+            )
     except Exception as exc:  # sqlalchemy / driver errors: unreachable host, bad URL, missing driver
         raise SpecError(f"automl.storage: cannot open {_redact(text)!r}: {_one_line(exc)}") from None
+
+
+def check_storage_exists(storage: str, hint: str) -> None:
+    """A storage file (SQLite, journal) must exist; URLs are checked when opened."""
+    text = str(storage)
+    if "://" not in text:
+        path = Path(text.removeprefix("journal:"))
+        if not path.is_file():
+            raise SpecError(f"automl: no study storage at {path}; {hint}")
+
+
+def open_existing_study(storage: str, study_name: str | None, hint: str) -> optuna.Study:
+    """Load a study that must exist already, creating nothing (no file, no empty study).
+
+    For the inspection commands (status, best, plot, dashboard): a typo in a path or a name is
+    a one-line SpecError, not a new empty study reported as "no trials".
+
+    Args:
+        storage: a `.db` path, `journal:<file>` / `.log` path or SQLAlchemy URL.
+        study_name: the study; None picks the only study in the storage.
+        hint: what to do instead, appended to the error.
+    """
+    text = str(storage)
+    check_storage_exists(text, hint)
+    opened = build_storage(text, {})
+    names = [s.study_name for s in optuna.get_all_study_summaries(opened, include_best_trial=False)]
+    name = study_name or (names[0] if len(names) == 1 else None)
+    if name not in names:
+        raise SpecError(f"automl: no study {name!r} in {_redact(text)} (studies there: {', '.join(names) or 'none'}); "
+                        f"{hint}")
+    return optuna.load_study(study_name=name, storage=opened)
 
 
 def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retry: int = MAX_RETRY) -> int | None:

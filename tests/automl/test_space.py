@@ -154,3 +154,23 @@ def test_demo_spec_widens_lr_within_the_limits() -> None:
     space = {p.name: p for p in build_space(spec["automl"], SCHEMA)}
     assert set(space) == {"train.optim.lr", "train.optim.weight_decay"}
     assert (space["train.optim.lr"].low, space["train.optim.lr"].high, space["train.optim.lr"].log) == (1e-5, 3e-2, True)
+
+
+@pytest.mark.parametrize("change, bad", [
+    ({"min": 0.5, "max": 10}, "min: 0.5"),  # int() would quietly search from 0, outside what was asked
+    ({"min": 0, "max": 10.7}, "max: 10.7"),
+])
+def test_integer_key_needs_integer_bounds(change: dict, bad: str) -> None:
+    with pytest.raises(SpecError) as info:
+        build_space({"parameters": {"train.optim.warmup_steps": change}}, SCHEMA)
+    msg = str(info.value)
+    assert f"automl.parameters.train.optim.warmup_steps.{bad}" in msg and "integer" in msg and "\n" not in msg
+    assert build_space({"parameters": {"train.optim.warmup_steps": {"min": 0.0, "max": 10.0}}},
+                       SCHEMA)[-1].high == 10  # whole numbers written as floats are fine
+
+
+def test_excluding_every_parameter_is_an_error() -> None:
+    """An empty search space would train the same configuration n_trials times."""
+    every = list(SCHEMA["automl_default_parameters"])
+    with pytest.raises(SpecError, match="automl.exclude: .* leaves nothing to search"):
+        build_space({"exclude": every}, SCHEMA)
