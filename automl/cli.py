@@ -171,16 +171,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _measured_seconds_per_epoch(spec: dict) -> float | None:
     """Seconds per epoch of the finished trials when the spec's study already exists."""
-    import optuna
-
     from automl.report import seconds_per_epoch
     from automl.run import study_context
+    from automl.study import open_existing_study
 
     ctx = study_context(spec)
-    if not Path(ctx.study_dir).exists():
-        return None
     try:
-        return seconds_per_epoch(optuna.load_study(study_name=ctx.name, storage=ctx.storage))
+        return seconds_per_epoch(open_existing_study(ctx.storage, ctx.name, ""))
     except Exception:  # no such study yet, or a storage that cannot be read: no measurement
         return None
 

@@ -135,3 +135,21 @@ def test_time_budget_stops_the_trial_in_progress(automl_spec, tmp_path: Path) ->
     assert len(list((tmp_path / "study" / "trial_0").glob("model_epoch_*.pth"))) == 1
     with pytest.raises(RunFailed, match="no trial .* completed.*time budget automl.timeout=60"):
         hand_off(spec, study, tmp_path / "study", StatusLogger(tmp_path / "status.json"))
+
+
+def test_plan_estimate_uses_the_finished_trials_of_an_existing_study(automl_spec, capsys, tmp_path: Path) -> None:
+    import datetime as dt
+    import json
+
+    spec = automl_spec()  # 4 trials of 3 epochs, default SQLite storage in runs/tiny/study.db
+    study = make_study({}, storage=str(tmp_path / "runs" / "tiny" / "study.db"), study_name="tiny")
+    start = dt.datetime(2026, 1, 1, 12, 0, 0)
+    study.add_trial(optuna.trial.FrozenTrial(
+        number=0, state=STATE.COMPLETE, value=1.0, values=None, datetime_start=start,
+        datetime_complete=start + dt.timedelta(seconds=30), params={"train.optim.lr": 1e-4},
+        distributions={"train.optim.lr": LR}, user_attrs={}, system_attrs={},
+        intermediate_values={1: 3.0, 2: 2.0, 3: 1.0}, trial_id=0))
+    assert main(["automl", "plan", "-e", str(spec), "--json"]) == 0
+    estimate = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["estimate"]
+    assert estimate["source"] == "measured on this study's finished trials"
+    assert estimate["seconds"] == pytest.approx(estimate["epochs_expected"] * 10.0, rel=0.01)  # 30 s / 3 epochs
