@@ -21,7 +21,7 @@ from typing import Callable
 import optuna
 
 from automl.objective import WORKER_ATTR
-from automl.study import build_storage, make_study, retry_trial
+from automl.study import make_study, open_existing_study, retry_trial
 from model.errors import DepthNetError, SpecError
 
 __all__ = ["worker_slots", "clean_zombies", "run_worker", "open_worker_study", "launch_workers", "trial_budget_left"]
@@ -106,11 +106,7 @@ def run_worker(
 
 def open_worker_study(storage: str, study_name: str) -> tuple[optuna.Study, dict, Path]:
     """The study, its spec and its folder, from a storage URL and a study name only."""
-    probe = build_storage(storage, {})
-    try:
-        summary = optuna.load_study(study_name=study_name, storage=probe)
-    except KeyError:
-        raise SpecError(f"--study: no study named {study_name!r} in {storage}") from None
+    summary = open_existing_study(storage, study_name, "start it with `depth_net automl run -e SPEC`")
     spec = summary.user_attrs.get(SPEC_ATTR)
     if not spec:
         raise SpecError(f"--study: study {study_name!r} has no spec; start it with `depth_net automl run -e SPEC`")

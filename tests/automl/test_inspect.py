@@ -153,3 +153,13 @@ def test_plan_estimate_uses_the_finished_trials_of_an_existing_study(automl_spec
     estimate = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["estimate"]
     assert estimate["source"] == "measured on this study's finished trials"
     assert estimate["seconds"] == pytest.approx(estimate["epochs_expected"] * 10.0, rel=0.01)  # 30 s / 3 epochs
+
+
+def test_a_worker_for_a_missing_storage_or_study_creates_nothing(capsys, tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "study.db"
+    _one_line_error(capsys, main(["automl", "worker", "--storage", str(missing), "--study", "tiny"]), str(missing))
+    assert not missing.parent.exists()
+    db = tmp_path / "study.db"
+    make_study({}, storage=str(db), study_name="tiny")
+    _one_line_error(capsys, main(["automl", "worker", "--storage", str(db), "--study", "nope"]), "'nope'", "tiny")
+    assert _study_names(db) == ["tiny"]
