@@ -36,6 +36,8 @@ _OFF_PATTERNS = [
     rf"\b(?:disabl(?:e|ing)|skip(?:ping)?|bypass(?:ing)?|deactivat(?:e|ing)|avoid(?:ing)?)\s+{_THING}",
     rf"\b(?:no|without|w/o|minus)\s+{_THING}",
     rf"\b(?:don'?t|do\s+not|never)\s+(?:use|run|do|want|need)\s+{_THING}",
+    rf"\bno\s+need\s+(?:for|of)\s+{_THING}",
+    rf"{_THING}\s+(?:is\s+not|isn'?t|not)\s+(?:needed|necessary|required|wanted)\b",
     rf"{_THING}\s*(?:=|:)?\s*(?:off|disabled|false|no)\b",
     r"\b(?:plain|direct|vanilla|simple|basic|regular)\s+(?:fine[\s-]?tun(?:e|ing)|train(?:ing)?(?:\s+run)?)\b",
     r"\btrain\s+directly\b",
@@ -43,6 +45,8 @@ _OFF_PATTERNS = [
 _OFF = [re.compile(p, re.IGNORECASE) for p in _OFF_PATTERNS]
 # "don't disable AutoML" is not a request to disable it.
 _NEGATED = re.compile(r"\b(?:don'?t|do\s+not|never)\s+(?:turn|switch|disable|skip|want\s+(?:a\s+)?(?:plain|direct))", re.I)
+# "AutoML, not plain training" / "instead of a plain training run": the phrase is the alternative refused.
+_REFUSED_ALTERNATIVE = re.compile(r"\b(?:not|instead\s+of|rather\s+than)\s+(?:an?\s+|the\s+)?$", re.I)
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,9 @@ def request_asks_off(request: str | None) -> str | None:
     if _NEGATED.search(text):
         return None
     for pattern in _OFF:
-        match = pattern.search(text)
-        if match:
-            return match.group(0)
+        for match in pattern.finditer(text):
+            if not _REFUSED_ALTERNATIVE.search(text[: match.start()]):
+                return match.group(0)
     return None
 
 

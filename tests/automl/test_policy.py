@@ -42,6 +42,8 @@ OFF_PHRASES = [
     "train directly, no optuna",
     "automl: off",
     "no auto-ml",
+    "no need for HPO",
+    "AutoML is not needed here",
 ]
 AUTO_PHRASES = [
     None,
@@ -52,6 +54,10 @@ AUTO_PHRASES = [
     "run a study with no search space changes",
     "don't disable AutoML",
     "train the model",
+    # a phrase that asks for no AutoML, itself negated: the request asks for AutoML
+    "run AutoML, not plain training",
+    "use AutoML instead of a plain training run",
+    "I want an HPO study rather than direct training",
 ]
 
 
