@@ -5,8 +5,8 @@ from __future__ import annotations
 from _fields import boolean, enum, int_list, integer, number, path, searchable, section, string
 
 _RESULTS = "Output folder of this action; default <results_dir>/<action>."
-METRICS = ["val/epe", "val/bp1", "val/bp2", "val/bp3", "val/d1", "val/rmse", "val/loss",
-           "epe", "bp1", "bp2", "bp3", "d1", "rmse"]
+# what training logs per validation epoch (the only values a trial can report)
+METRICS = ["val/epe", "val/bp1", "val/bp2", "val/bp3", "val/d1", "val/rmse", "val/loss"]
 
 
 def _optim() -> dict:

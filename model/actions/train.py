@@ -73,14 +73,17 @@ def _check_checkpoints(train: dict, model: dict) -> None:
 
 
 def check(spec: dict, request: str | None = None, automl_policy: str | None = None) -> None:
-    """Fail before anything is written: a bad or unrunnable AutoML policy, hardware settings this
+    """Fail before anything is written: a bad or unrunnable AutoML policy or study, hardware settings this
     machine cannot honour (GPU ids, fp16 without a GPU, multi-node environment), missing or
     unreadable training / validation data, or a named checkpoint that does not exist, cannot be
     read or does not fit the spec's network."""
     from model.training.runner import check_hardware
 
-    _policy(spec, request, automl_policy)
+    decision = _policy(spec, request, automl_policy)
+    if decision is not None and decision.policy == "automl" and _study_runner() is not None:
+        from automl.run import check_study
 
+        check_study(spec)  # a study that cannot run (metric never logged, bad ranges) writes nothing
     check_hardware(spec)
     _check_data(spec)
     _check_checkpoints(spec.get("train") or {}, spec["model"])

@@ -82,3 +82,13 @@ def test_invalid_automl_policy_is_one_line_exit_2(spec_file, tmp_path, capfd):
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "--automl-policy" in lines[0]
     assert "'x'" in lines[0] and "off" in lines[0]
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_study_that_cannot_run_fails_train_before_anything_is_written(spec_file, tmp_path, capfd):
+    # policy auto -> a study; without validation data the trials would have nothing to rank
+    rc = main(["train", "-e", str(spec_file)])
+    out, err = capfd.readouterr()
+    assert rc == 2, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "val" in lines[0], lines
+    assert not (tmp_path / "runs").exists()
