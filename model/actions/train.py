@@ -80,12 +80,12 @@ def check(spec: dict, request: str | None = None, automl_policy: str | None = No
     from model.training.runner import check_hardware
 
     decision = _policy(spec, request, automl_policy)
+    check_hardware(spec)
+    _check_data(spec)
     if decision is not None and decision.policy == "automl" and _study_runner() is not None:
         from automl.run import check_study
 
         check_study(spec)  # a study that cannot run (metric never logged, bad ranges) writes nothing
-    check_hardware(spec)
-    _check_data(spec)
     _check_checkpoints(spec.get("train") or {}, spec["model"])
 
 
