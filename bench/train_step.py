@@ -4,7 +4,9 @@
         --iters 30 --device cuda --json runs/bench/train_step.json
 
 Prints the median step time and samples/s, and the peak GPU memory; writes them as JSON.
-`--config tiny` uses `NetworkConfig.tiny()` (CPU smoke runs); the default is bp2.
+A precision other than fp32 is measured against an fp32 baseline in the same run (the
+speed-up is printed; `--no-baseline` skips it). `--config tiny` uses `NetworkConfig.tiny()`
+(CPU smoke runs); the default is bp2.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-iters", type=int, default=None, help="GRU iterations (default: config)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--config", choices=["bp2", "tiny"], default="bp2")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                        help="skip the fp32 baseline run of a half-precision measurement")
     parser.add_argument("--json", default=None, help="write the result here")
     args = parser.parse_args(argv)
     if args.height % 32 or args.width % 32:
@@ -102,16 +106,28 @@ def main(argv: list[str] | None = None) -> int:
     cfg = NetworkConfig.tiny() if args.config == "tiny" else NetworkConfig()
     if args.config == "bp2":
         cfg = cfg.replace(qkv_layout="standard")  # what a from-scratch training uses
-    result = time_steps(cfg, args.height, args.width, args.batch, args.precision, args.iters, args.warmup,
-                        torch.device(args.device), args.train_iters)
-    result["config"] = args.config
-    mem = f", peak {result['peak_memory_mb']:.0f} MB" if result["peak_memory_mb"] is not None else ""
-    print(f"{args.config} {args.height}x{args.width} batch {args.batch} {args.precision} on "
-          f"{result['device_name']}: {result['step_time_s'] * 1000:.1f} ms/step, "
-          f"{result['samples_per_s']:.2f} samples/s{mem}")
+    device = torch.device(args.device)
+    runs = ["fp32", args.precision] if args.precision != "fp32" and args.baseline else [args.precision]
+    results = {}
+    for precision in runs:
+        result = time_steps(cfg, args.height, args.width, args.batch, precision, args.iters, args.warmup,
+                            device, args.train_iters)
+        result["config"] = args.config
+        results[precision] = result
+        mem = f", peak {result['peak_memory_mb']:.0f} MB" if result["peak_memory_mb"] is not None else ""
+        print(f"{args.config} {args.height}x{args.width} batch {args.batch} {precision} on "
+              f"{result['device_name']}: {result['step_time_s'] * 1000:.1f} ms/step, "
+              f"{result['samples_per_s']:.2f} samples/s{mem}")
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    out = dict(results[args.precision])
+    if args.precision != "fp32" and "fp32" in results:
+        out["baseline_fp32"] = results["fp32"]
+        out["speedup_vs_fp32"] = results["fp32"]["step_time_s"] / out["step_time_s"]
+        print(f"{args.precision} vs fp32: x{out['speedup_vs_fp32']:.2f} step time")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
+        Path(args.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
     return 0
 
 
