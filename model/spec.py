@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -161,30 +161,30 @@ def fill_defaults(schema: dict, node: dict) -> None:
             fill_defaults(sub, node[key])
 
 
-def _coerce_ints(schema: dict, node: Any) -> Any:
+def _map_leaves(schema: dict, node: Any, leaf: Callable[[dict, Any], Any]) -> Any:
+    """A copy of `node` with `leaf(leaf_schema, value)` applied to every value below mappings and lists."""
+    if isinstance(node, dict):
+        props = schema.get("properties", {})
+        return {k: _map_leaves(props.get(k, {}), v, leaf) for k, v in node.items()}
+    if isinstance(node, list) and isinstance(schema.get("items"), dict):
+        return [_map_leaves(schema["items"], v, leaf) for v in node]
+    return leaf(schema, node)
+
+
+def _coerce_int(schema: dict, value: Any) -> Any:
     """1e3 parses as 1000.0; where the schema says integer, hand the code an int."""
     types = schema.get("type")
     types = [types] if isinstance(types, str) else (types or [])
-    if "integer" in types and isinstance(node, float) and node.is_integer():
-        return int(node)
-    if isinstance(node, dict):
-        props = schema.get("properties", {})
-        return {k: _coerce_ints(props.get(k, {}), v) for k, v in node.items()}
-    if isinstance(node, list) and isinstance(schema.get("items"), dict):
-        return [_coerce_ints(schema["items"], v) for v in node]
-    return node
+    if "integer" in types and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
-def _expand_paths(schema: dict, node: Any) -> Any:
+def _expand_path(schema: dict, value: Any) -> Any:
     """`~` / `~user` at the start of a `format: path` value becomes the home folder (as a shell does)."""
-    if schema.get("format") == "path" and isinstance(node, str) and node.startswith("~"):
-        return os.path.expanduser(node)
-    if isinstance(node, dict):
-        props = schema.get("properties", {})
-        return {k: _expand_paths(props.get(k, {}), v) for k, v in node.items()}
-    if isinstance(node, list) and isinstance(schema.get("items"), dict):
-        return [_expand_paths(schema["items"], v) for v in node]
-    return node
+    if schema.get("format") == "path" and isinstance(value, str) and value.startswith("~"):
+        return os.path.expanduser(value)
+    return value
 
 
 def load_schema(action: str) -> dict:
@@ -283,7 +283,7 @@ def load_spec(path: str | Path | None, action: str, overrides: Iterable[str] = (
     fill_defaults(schema, spec)
     validate_spec(spec, schema, source, override_keys, overrides)
     _note_tao_only(spec, source)
-    spec = _expand_paths(schema, _coerce_ints(schema, spec))
+    spec = _map_leaves(schema, _map_leaves(schema, spec, _coerce_int), _expand_path)
     _check_network(spec, source, override_keys, overrides)
     return spec
 
