@@ -22,7 +22,7 @@ from model.evaluation.evaluator import build_split_dataset, iterate_predictions,
 from model.evaluation.metrics import compute_per_image
 from model.evaluation.pointcloud import depth_to_points, disparity_to_depth, write_ply
 from model.evaluation.predictor import make_predictor
-from model.evaluation.visualize import colorize_disparity, make_panel
+from model.evaluation.visualize import colorize_depth, colorize_disparity, make_panel
 from model.status import StatusLogger, results_dir_for
 
 __all__ = ["check", "run"]
@@ -72,8 +72,7 @@ class _Writer:
         if focal is not None and baseline is not None:
             depth = disparity_to_depth(disp, focal, baseline)
             np.save(self._path("depth", f"{stem}.npy"), depth)
-            inv = np.where(depth > 0, 1.0 / np.maximum(depth, 1e-6), np.nan)  # near = warm colours
-            write_png(self._path("depth", f"{stem}.png"), colorize_disparity(inv, valid=depth > 0))
+            write_png(self._path("depth", f"{stem}.png"), colorize_depth(depth))  # near = warm colours
             points, colors = depth_to_points(depth, focal, left_rgb, self.section["max_depth_m"])
             write_ply(self._path("pointcloud", f"{stem}.ply"), points, colors)
 

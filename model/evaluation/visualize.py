@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["colorize_disparity", "colorize_error", "disparity_range", "make_panel"]
+__all__ = ["colorize_disparity", "colorize_depth", "colorize_error", "disparity_range", "make_panel"]
 
 
 def disparity_range(pred: np.ndarray, gt: np.ndarray | None = None, valid: np.ndarray | None = None) -> float:
@@ -34,6 +34,23 @@ def colorize_disparity(disp: np.ndarray, vmax: float | None = None, valid: np.nd
     ok = np.isfinite(disp) if valid is None else (valid & np.isfinite(disp))
     vmax = disparity_range(disp) if vmax is None else max(float(vmax), 1e-6)
     return _apply(disp / vmax, cv2.COLORMAP_TURBO, ok)
+
+
+def colorize_depth(depth_m: np.ndarray) -> np.ndarray:
+    """Turbo colour map of the inverse depth (near = red, far = blue), scaled to its own range.
+
+    Args:
+        depth_m: HxW depth in metres (0 or non-finite = no depth, black).
+    Returns:
+        uint8 HxWx3 RGB. The scale is the 99th percentile of 1/depth, not `disparity_range`'s
+        1-px floor: inverse depth in 1/m is far below 1 for anything beyond a metre.
+    """
+    depth_m = np.asarray(depth_m, dtype=np.float32)
+    ok = np.isfinite(depth_m) & (depth_m > 0)
+    inv = np.zeros_like(depth_m)
+    inv[ok] = 1.0 / depth_m[ok]
+    vmax = float(np.percentile(inv[ok], 99)) if ok.any() else 1.0
+    return _apply(inv / max(vmax, 1e-12), cv2.COLORMAP_TURBO, ok)
 
 
 def colorize_error(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, max_error: float = 5.0) -> np.ndarray:

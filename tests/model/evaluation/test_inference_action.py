@@ -74,3 +74,20 @@ def test_deploy_model_file_must_exist(tmp_path, key, capfd):
                f"dataset.infer_dataset.data_sources={sources}"])
     assert rc == 2 and f"inference.{key}" in capfd.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_depth_picture_uses_the_whole_colour_scale(tmp_path, tiny_checkpoint):
+    """Inverse depth (1/m) is far below 1 for scenes beyond a metre: its picture must be scaled to its own
+    range (it was scaled to [0, 1] like a disparity in px and came out uniformly dark blue)."""
+    sources = "[{dataset_name: Synthetic, num_samples: 1, seed: 3, image_size: [64, 96]}]"
+    assert main(_infer(tmp_path, tiny_checkpoint, sources, "inference.focal_px=721.5", "inference.baseline_m=0.54")) == 0
+    run = tmp_path / "runs" / "inference"
+    name = "synthetic_3_000000"
+    depth = np.load(run / "depth" / f"{name}.npy")
+    assert depth.max() > 5.0  # metres: inverse depth well below 1
+    near = depth > 0
+    # 1 / depth is proportional to the disparity, so on pixels with depth both pictures show the same colours
+    depth_png = read_image(run / "depth" / f"{name}.png").astype(int)
+    disp_png = read_image(run / "disparity" / f"{name}.png").astype(int)
+    assert np.abs(depth_png[near] - disp_png[near]).mean() < 3.0
+    assert (depth_png[~near] == 0).all()

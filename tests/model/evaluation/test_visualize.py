@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.evaluation.visualize import colorize_disparity, colorize_error, disparity_range, make_panel
+from model.evaluation.visualize import colorize_depth, colorize_disparity, colorize_error, disparity_range, make_panel
 
 
 def test_colorize_shape_dtype_and_invalid_black():
@@ -45,3 +45,12 @@ def test_panel_layout_with_and_without_gt():
     assert make_panel(left, pred).shape == (16, 48, 3)
     gt = np.ones((16, 24), np.float32)
     assert make_panel(left, pred, gt, gt > 0, epe=0.5).shape == (32, 48, 3)
+
+
+def test_depth_colours_span_the_scale_for_metre_depths():
+    depth = np.linspace(4.0, 40.0, 100, dtype=np.float32).reshape(10, 10)  # 1/depth 0.025 .. 0.25 per metre
+    depth[0, 0] = 0.0
+    rgb = colorize_depth(depth)
+    assert (rgb[0, 0] == 0).all()  # no depth: black
+    # the nearest pixels take the top of the scale, like the largest disparity does
+    assert np.array_equal(rgb[0, 1], colorize_disparity(np.array([[1.0]], np.float32), vmax=1.0)[0, 0])
