@@ -11,6 +11,7 @@ plain graph, which ONNX Runtime and TensorRT both take.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -22,11 +23,12 @@ from torch import nn
 
 from model.errors import ExportError, SpecError
 
-__all__ = ["INPUT_NAMES", "OUTPUT_NAME", "dynamic_axes", "check_export_size", "export_onnx", "check_onnx",
-           "compare_with_pytorch", "temp_path_for"]
+__all__ = ["INPUT_NAMES", "OUTPUT_NAME", "MIN_OPSET", "dynamic_axes", "check_export_size", "check_opset",
+           "export_onnx", "check_onnx", "compare_with_pytorch", "temp_path_for"]
 
 INPUT_NAMES = ("left_image", "right_image")
 OUTPUT_NAME = "disparity"
+MIN_OPSET = 14  # the transformer's scaled_dot_product_attention has an ONNX form from opset 14 on
 _TWO_GB = 2 * 1024**3
 # Known, harmless exporter notes (the legacy-exporter notice, slice folding, IN's running stats).
 _QUIET = (r".*legacy TorchScript-based ONNX export.*", r".*feature will be removed.*", r".*Constant folding.*",
@@ -53,6 +55,13 @@ def check_export_size(height: int, width: int, where: str = "export") -> None:
                             f"(recommended 480 x 736 or 320 x 736)")
 
 
+def check_opset(opset: int, where: str = "export") -> None:
+    """The network exports from opset MIN_OPSET on; SpecError below it."""
+    if opset < MIN_OPSET:
+        raise SpecError(f"{where}.opset_version: {opset} cannot express the network's attention "
+                        f"(scaled_dot_product_attention needs opset >= {MIN_OPSET}); use {MIN_OPSET}..23 (default 17)")
+
+
 def dynamic_axes(batch_size: int, dynamic_hw: bool) -> dict[str, dict[int, str]] | None:
     """torch.onnx `dynamic_axes` for the inputs and output; None for a fully static graph."""
     axes: dict[int, str] = {}
@@ -63,6 +72,26 @@ def dynamic_axes(batch_size: int, dynamic_hw: bool) -> dict[str, dict[int, str]]
     if not axes:
         return None
     return {name: dict(axes) for name in (*INPUT_NAMES, OUTPUT_NAME)}
+
+
+def _declare_output_shape(model, batch_size: int, dynamic_hw: bool, height: int, width: int) -> None:
+    """Write the promised `disparity` shape [B,1,H,W] into the graph's output.
+
+    The tracer leaves the output axes symbolic (`ReduceSumdisparity_dim_0`...) even for a static
+    export; the declared shape is what consumers (TensorRT, Triton, users) read, so it names the
+    same static sizes / dynamic axes as the inputs. onnx.checker's shape inference then checks it.
+    """
+    want = ["batch" if batch_size == -1 else batch_size, 1,
+            "height" if dynamic_hw else height, "width" if dynamic_hw else width]
+    (output,) = [o for o in model.graph.output if o.name == OUTPUT_NAME]
+    dims = output.type.tensor_type.shape.dim
+    del dims[:]
+    for value in want:
+        dim = dims.add()
+        if isinstance(value, int):
+            dim.dim_value = value
+        else:
+            dim.dim_param = value
 
 
 def temp_path_for(path: Path) -> Path:
@@ -91,6 +120,7 @@ def export_onnx(net: nn.Module, onnx_file: str | Path, *, height: int, width: in
     import onnx
 
     check_export_size(height, width)
+    check_opset(opset)
     onnx_file = Path(onnx_file)
     net = net.float().eval().to(device)
     graph = _ExportGraph(net, iters).eval()  # eval BEFORE export: the exporter restores the mode it found
@@ -102,9 +132,13 @@ def export_onnx(net: nn.Module, onnx_file: str | Path, *, height: int, width: in
             warnings.filterwarnings("ignore", message=pattern)
         # torch's own shape asserts (instance / batch norm) trace as constants: true for any size
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"torch\.nn\.")
-        torch.onnx.export(graph, dummy, buffer, dynamo=False, opset_version=opset, input_names=list(INPUT_NAMES),
-                          output_names=[OUTPUT_NAME], dynamic_axes=dynamic_axes(batch_size, dynamic_hw),
-                          do_constant_folding=True)
+        try:
+            torch.onnx.export(graph, dummy, buffer, dynamo=False, opset_version=opset,
+                              input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
+                              dynamic_axes=dynamic_axes(batch_size, dynamic_hw), do_constant_folding=True)
+        except torch.onnx.errors.OnnxExporterError as err:  # UnsupportedOperatorError, SymbolicValueError
+            raise ExportError(f"export: the ONNX exporter (opset {opset}) fails: "
+                              f"{str(err).splitlines()[0]}"[:500]) from None
     if buffer.tell() >= _TWO_GB:
         raise ExportError(f"export: the model is {buffer.tell() / 1024**3:.1f} GB; one ONNX file holds < 2 GB")
     model = onnx.load_from_string(buffer.getvalue())
@@ -113,9 +147,15 @@ def export_onnx(net: nn.Module, onnx_file: str | Path, *, height: int, width: in
     entry = model.metadata_props.add()
     entry.key, entry.value = "depth_net", json.dumps(info)
     model.producer_name = "depth_net"
-    onnx_file.parent.mkdir(parents=True, exist_ok=True)
+    _declare_output_shape(model, batch_size, dynamic_hw, height, width)
     tmp = temp_path_for(onnx_file)
-    onnx.save_model(model, str(tmp), save_as_external_data=False)
+    try:
+        onnx_file.parent.mkdir(parents=True, exist_ok=True)
+        onnx.save_model(model, str(tmp), save_as_external_data=False)
+    except OSError as err:  # a full disk, a read-only mount: no partial file stays behind
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise ExportError(f"export.onnx_file: cannot write {onnx_file}: {err.strerror or err}") from None
     return tmp
 
 

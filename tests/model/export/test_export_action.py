@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from model.cli import main
 from model.deploy.onnx_runner import onnx_input_shape, read_onnx_metadata
@@ -58,3 +59,37 @@ def test_export_needs_a_checkpoint(tmp_path, capfd):
     rc = main(["export", f"results_dir={tmp_path / 'r'}", f"export.checkpoint={empty}"])
     assert rc == 2 and "holds no dn_model_latest.pth" in capfd.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_export_into_an_unwritable_place_is_one_line_exit_2(tmp_path, tiny_ckpt, capfd):
+    # a file where a folder should be, and /proc (root passes os.access there): refused before the export
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    targets = [blocker / "sub" / "m.onnx"] + ([Path("/proc/depth_net_probe.onnx")] if Path("/proc").is_dir() else [])
+    for target in targets:
+        rc = main(_export(tmp_path, tiny_ckpt, f"export.onnx_file={target}"))
+        captured = capfd.readouterr()
+        assert rc == 2, captured
+        assert f"export.onnx_file: cannot write {target}" in captured.err
+        assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
+        assert not (tmp_path / "r").exists() and not target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+
+
+def test_export_opset_13_refused_before_anything_is_written(tmp_path, tiny_ckpt, capfd):
+    rc = main(_export(tmp_path, tiny_ckpt, "export.opset_version=13"))
+    captured = capfd.readouterr()
+    assert rc == 2 and "export.opset_version: 13" in captured.err and "Traceback" not in captured.err
+    assert not (tmp_path / "r").exists()
+
+
+def test_export_replaces_an_existing_file_only_on_success(tmp_path, tiny_ckpt, capfd):
+    target = tmp_path / "out" / "m.onnx"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    rc = main(_export(tmp_path, tiny_ckpt, f"export.onnx_file={target}", "export.max_abs_diff_tolerance=1e-12"))
+    assert rc == 1 and target.read_bytes() == b"old"  # a failed export leaves the old file alone
+    assert main(_export(tmp_path, tiny_ckpt, f"export.onnx_file={target}")) == 0
+    assert onnx_input_shape(target) == [1, 3, 64, 96]  # a re-export replaces it (atomically)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["m.failed.onnx", "m.onnx"]
+    capfd.readouterr()

@@ -9,7 +9,8 @@ import torch
 
 from model.deploy.onnx_runner import OnnxRunner, onnx_input_shape, read_onnx_metadata
 from model.errors import SpecError
-from model.export.onnx import check_export_size, check_onnx, compare_with_pytorch, dynamic_axes, export_onnx
+from model.export.onnx import check_export_size, check_onnx, check_opset, compare_with_pytorch, dynamic_axes, \
+    export_onnx
 
 TOL = 1e-3  # px, fp32
 
@@ -48,6 +49,26 @@ def test_static_export_matches_pytorch(tiny_net, static_onnx):
     assert sorted(p.name for p in static_onnx.parent.iterdir()) == ["m.onnx"]
 
 
+def _declared(path, name):
+    """{name: declared shape} of a graph input / output: ints for static axes, names for dynamic ones."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    (value,) = [v for v in [*graph.input, *graph.output] if v.name == name]
+    assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in value.type.tensor_type.shape.dim]
+
+
+def test_declared_signature(static_onnx, dynamic_onnx):
+    # the promised contract: left_image / right_image [B,3,H,W] float32 -> disparity [B,1,H,W] float32;
+    # the tracer left the static output as ['ReduceSumdisparity_dim_0', 1, ...]
+    for name in ("left_image", "right_image"):
+        assert _declared(static_onnx, name) == [1, 3, 64, 96]
+        assert _declared(dynamic_onnx, name) == ["batch", 3, "height", "width"]
+    assert _declared(static_onnx, "disparity") == [1, 1, 64, 96]
+    assert _declared(dynamic_onnx, "disparity") == ["batch", 1, "height", "width"]
+
+
 def test_static_export_rejects_another_size(static_onnx):
     left, right = _pair(1, 64, 128)
     with pytest.raises(Exception):
@@ -73,7 +94,7 @@ def test_dynamic_hw_other_sizes(tiny_net, dynamic_onnx, size):
 
 def test_static_batch_two_export(tiny_net, tmp_path):
     path = _export(tiny_net, tmp_path, height=64, width=96, batch_size=2)
-    assert onnx_input_shape(path) == [2, 3, 64, 96]
+    assert onnx_input_shape(path) == [2, 3, 64, 96] and _declared(path, "disparity") == [2, 1, 64, 96]
     left, right = _pair(2, 64, 96, seed=3)
     assert compare_with_pytorch(tiny_net, path, left, right, iters=2)["max_abs_diff"] <= TOL
 
@@ -92,6 +113,16 @@ def test_iterations_are_baked_in(tiny_net, static_onnx):
 def test_size_must_be_multiple_of_32(h, w):
     with pytest.raises(SpecError, match=r"export\.input_(height|width): .* multiple of 32"):
         check_export_size(h, w)
+
+
+def test_opset_below_14_is_a_spec_error(tiny_net, tmp_path):
+    # the attention has no ONNX form before opset 14: a one-line SpecError, not the exporter's traceback
+    with pytest.raises(SpecError, match=r"export\.opset_version: 13 .* >= 14"):
+        check_opset(13)
+    with pytest.raises(SpecError, match=r"export\.opset_version: 13"):
+        export_onnx(tiny_net, tmp_path / "m.onnx", height=64, width=96, opset=13)
+    assert list(tmp_path.iterdir()) == []
+    check_opset(14)
 
 
 def test_dynamic_axes():
