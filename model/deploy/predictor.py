@@ -5,6 +5,12 @@ disparity `[B,1,H,W]` (px of the input's width) out, on the CPU. Inputs are fitt
 to the engine: resized to its fixed H x W (see `resize.py`), or for dynamic H/W
 resized to `<action>.input_height/width` when set, else padded to a multiple of 32
 as the PyTorch path does. Batches are split / padded to what the engine accepts.
+
+The export metadata (ONNX `depth_net` entry / engine sidecar) names the network it was
+exported from: a spec `model` section that is not the bp2 default, or a checkpoint given
+next to it for the drift report, must describe the same network (widths and all), else
+a one-line SpecError names the first field that differs. With neither, the spec's
+`model` is set to the exported network so that experiment.yaml records what ran.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ from model.deploy.parent import resolve_model_file
 from model.deploy.resize import resize_pair, restore_disparity
 from model.errors import DataError, SpecError
 
-__all__ = ["DeployPredictor", "make_deploy_predictor", "deploy_source", "load_runner", "engine_metadata"]
+__all__ = ["DeployPredictor", "make_deploy_predictor", "deploy_source", "load_runner", "engine_metadata",
+           "check_exported_network"]
 
 _INF = 1 << 30
+# NetworkConfig fields that do not shape the exported graph (iterations are baked in separately)
+_NOT_IN_GRAPH = ("valid_iters", "train_iters", "mixed_precision", "low_memory", "edgenext_pretrained_path")
 
 
 def deploy_source(spec: dict, action: str, announce: bool = True) -> tuple[str, Path] | None:
@@ -44,12 +53,70 @@ def deploy_source(spec: dict, action: str, announce: bool = True) -> tuple[str, 
         from model.deploy.trt_engine import require_tensorrt
 
         require_tensorrt(f"{action}.trt_engine")
+        metadata = engine_metadata(path)
     else:
-        from model.deploy.onnx_runner import onnx_input_shape
+        from model.deploy.onnx_runner import onnx_input_shape, read_onnx_metadata
 
         shape = onnx_input_shape(path, f"{action}.onnx_file")
         _check_input_size(shape[2:] if None not in shape[2:] else None, section, action, key)
+        metadata = read_onnx_metadata(path, f"{action}.onnx_file")
+    check_exported_network(spec, action, key, metadata)
     return key, path
+
+
+def _exported_config(metadata: dict):
+    """The NetworkConfig recorded at export, or None (no / unreadable record: a foreign ONNX)."""
+    from model.config import NetworkConfig
+
+    model = metadata.get("model")
+    if not isinstance(model, dict):
+        return None
+    try:
+        return NetworkConfig.from_dict(model)
+    except (SpecError, TypeError):
+        return None
+
+
+def _checkpoint_config(spec: dict, action: str):
+    """The NetworkConfig `<action>.checkpoint` is built with (as `load_network` resolves it)."""
+    from model.config import NetworkConfig
+    from model.evaluation.predictor import resolve_network_config
+    from model.network.checkpoint import read_checkpoint
+
+    cfg = resolve_network_config(spec, action)
+    if cfg is not None:
+        return cfg
+    path, _ = resolve_model_file(spec[action]["checkpoint"], "checkpoint", action)
+    stored = (read_checkpoint(path)[1] or {}).get("model")
+    return NetworkConfig.from_dict(stored) if isinstance(stored, dict) else NetworkConfig()
+
+
+def check_exported_network(spec: dict, action: str, key: str, metadata: dict) -> None:
+    """The deploy model's exported network against the spec / the drift checkpoint (module docstring).
+
+    Raises:
+        SpecError: a field that shapes the graph differs; names the field and both values.
+    """
+    exported = _exported_config(metadata)
+    if exported is None:
+        return
+    from model.evaluation.predictor import resolve_network_config
+
+    section = spec[action]
+    if section.get("checkpoint"):
+        other, what = _checkpoint_config(spec, action), f"{action}.checkpoint"
+    else:
+        other, what = resolve_network_config(spec, action), "the spec's model section"
+        if other is None:
+            spec["model"] = exported.to_dict()
+            return
+    for name in exported.__dataclass_fields__:
+        ours, theirs = getattr(exported, name), getattr(other, name)
+        if name not in _NOT_IN_GRAPH and ours != theirs:
+            show = (lambda v: list(v) if isinstance(v, tuple) else v)
+            raise SpecError(f"{action}.{key}: {Path(section[key]).name} was exported from another network: "
+                            f"model.{name} is {show(ours)} there but {show(theirs)} in {what}; use the matching "
+                            f"{'checkpoint' if what.endswith('checkpoint') else 'model section'} or export again")
 
 
 def engine_metadata(path: Path) -> dict:
@@ -150,6 +217,8 @@ def make_deploy_predictor(spec: dict, action: str) -> DeployPredictor:
     _check_input_size(predictor.engine_hw, section, action, key)
     where = ", ".join(getattr(runner, "providers", [])) or f"TensorRT on {getattr(runner, 'device', 'cuda')}"
     size = "x".join(str(d) for d in predictor.engine_hw) if predictor.engine_hw else "dynamic H/W"
+    iters = (getattr(runner, "metadata", None) or {}).get("valid_iters")
+    size += f", {iters} iterations" if iters else ""
     print(f"{action}: {path} ({size}) on {where}")
     return predictor
 

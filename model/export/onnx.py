@@ -113,7 +113,8 @@ def export_onnx(net: nn.Module, onnx_file: str | Path, *, height: int, width: in
         opset: ONNX opset version.
         iters: GRU iterations baked into the graph.
         device: where to trace.
-        metadata: extra JSON-able settings stored under the `depth_net` metadata key.
+        metadata: extra JSON-able settings stored under the `depth_net` metadata key (`model`
+            defaults to `net.cfg`).
     Returns:
         the temporary file holding the complete model.
     """
@@ -144,6 +145,8 @@ def export_onnx(net: nn.Module, onnx_file: str | Path, *, height: int, width: in
     model = onnx.load_from_string(buffer.getvalue())
     info = dict(metadata or {}, valid_iters=iters, input_height=height, input_width=width,
                 batch_size=batch_size, dynamic_hw=dynamic_hw, opset_version=opset)
+    if "model" not in info and hasattr(net, "cfg"):  # the network it came from, which deploy checks against
+        info["model"] = net.cfg.to_dict()
     entry = model.metadata_props.add()
     entry.key, entry.value = "depth_net", json.dumps(info)
     model.producer_name = "depth_net"

@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 
+from model.config import NetworkConfig
 from model.deploy.onnx_runner import OnnxRunner, onnx_input_shape, read_onnx_metadata
 from model.errors import SpecError
 from model.export.onnx import check_export_size, check_onnx, check_opset, compare_with_pytorch, dynamic_axes, \
@@ -102,6 +103,7 @@ def test_static_batch_two_export(tiny_net, tmp_path):
 def test_iterations_are_baked_in(tiny_net, static_onnx):
     meta = read_onnx_metadata(static_onnx)
     assert meta["valid_iters"] == 2 and meta["input_height"] == 64 and meta["batch_size"] == 1
+    assert meta["model"] == NetworkConfig.tiny().to_dict()  # the network it came from (deploy checks it)
     left, right = _pair(1, 64, 96, seed=4)
     out = OnnxRunner(static_onnx, cpu_only=True)(left, right)
     with torch.inference_mode():
