@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from model.deploy.onnx_runner import onnx_input_shape, read_onnx_metadata
+from model.deploy.onnx_runner import check_onnx_signature, onnx_input_shape, read_onnx_metadata
 from model.deploy.parent import resolve_model_file
 from model.deploy.trt_engine import build_engine, builder_settings, profile_shapes, require_tensorrt
 from model.errors import DataError, SpecError
@@ -47,6 +47,7 @@ def check(spec: dict) -> None:
     """TensorRT and a GPU present, the ONNX file found, the profile valid; nothing is written before."""
     require_tensorrt("gen_trt_engine")
     onnx_file = _onnx_file(spec)
+    check_onnx_signature(onnx_file, "gen_trt_engine.onnx_file")
     profile_shapes(onnx_input_shape(onnx_file, "gen_trt_engine.onnx_file"), spec["gen_trt_engine"]["tensorrt"])
     builder_settings(spec["gen_trt_engine"])
     if engine_path(spec).is_dir():

@@ -16,7 +16,7 @@ import torch
 
 from model.errors import DataError
 
-__all__ = ["OnnxRunner", "onnx_input_shape", "read_onnx_metadata", "ort_providers"]
+__all__ = ["OnnxRunner", "onnx_input_shape", "check_onnx_signature", "read_onnx_metadata", "ort_providers"]
 
 _PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
@@ -48,6 +48,21 @@ def onnx_input_shape(path: str | Path, where: str = "onnx_file") -> list[int | N
         raise DataError(f"{where}: {path}: the ONNX graph has no inputs")
     dims = graph.input[0].type.tensor_type.shape.dim
     return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+
+
+def check_onnx_signature(path: str | Path, where: str = "onnx_file") -> None:
+    """A depth_net graph: inputs `left_image`, `right_image` [B,3,H,W], output `disparity`; DataError if not."""
+    graph = _load_graph(Path(path), where).graph
+    inputs = [i.name for i in graph.input]
+    outputs = [o.name for o in graph.output]
+    if inputs[:2] != ["left_image", "right_image"] or "disparity" not in outputs:
+        raise DataError(f"{where}: {path}: inputs {inputs} -> outputs {outputs}; expected left_image, right_image "
+                        f"-> disparity (a depth_net export)")
+    for value in graph.input[:2]:
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) != 4 or (dims[1].HasField("dim_value") and dims[1].dim_value != 3):
+            shape = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims]
+            raise DataError(f"{where}: {path}: input {value.name} has shape {shape}; expected [B, 3, H, W]")
 
 
 def read_onnx_metadata(path: str | Path, where: str = "onnx_file") -> dict:
@@ -86,9 +101,10 @@ class OnnxRunner:
             raise DataError(f"onnx_file: {self.path}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})"[:500]) \
                 from None
         names = [i.name for i in self.session.get_inputs()]
-        if names[:2] != ["left_image", "right_image"]:
-            raise DataError(f"onnx_file: {self.path}: inputs are {names}; expected left_image, right_image "
-                            f"(a depth_net export)")
+        outputs = [o.name for o in self.session.get_outputs()]
+        if names[:2] != ["left_image", "right_image"] or "disparity" not in outputs:
+            raise DataError(f"onnx_file: {self.path}: inputs {names} -> outputs {outputs}; expected left_image, "
+                            f"right_image -> disparity (a depth_net export)")
         self.providers = self.session.get_providers()
 
     def __call__(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:

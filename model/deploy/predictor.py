@@ -55,8 +55,9 @@ def deploy_source(spec: dict, action: str, announce: bool = True) -> tuple[str, 
         require_tensorrt(f"{action}.trt_engine")
         metadata = engine_metadata(path)
     else:
-        from model.deploy.onnx_runner import onnx_input_shape, read_onnx_metadata
+        from model.deploy.onnx_runner import check_onnx_signature, onnx_input_shape, read_onnx_metadata
 
+        check_onnx_signature(path, f"{action}.onnx_file")
         shape = onnx_input_shape(path, f"{action}.onnx_file")
         _check_input_size(shape[2:] if None not in shape[2:] else None, section, action, key)
         metadata = read_onnx_metadata(path, f"{action}.onnx_file")

@@ -87,3 +87,24 @@ def test_onnx_against_another_spec_model_is_refused(tmp_path, tiny_onnx, capfd):
     assert main(["evaluate", "-e", str(spec_file), f"results_dir={tmp_path / 'ok'}",
                  f"evaluate.onnx_file={tiny_onnx}", TEST]) == 0
     capfd.readouterr()
+
+
+@pytest.mark.parametrize("action", ["evaluate", "inference"])
+def test_onnx_without_a_disparity_output_is_refused_before_anything_is_written(tmp_path, action, capfd):
+    # before: ONNX Runtime's 'Invalid output name:disparity' traceback after the results dir was made
+    import onnx
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 64, 96]) for n in ("left_image", "right_image")]
+    output = helper.make_tensor_value_info("disp", TensorProto.FLOAT, [1, 3, 64, 96])
+    graph = helper.make_graph([helper.make_node("Sub", ["left_image", "right_image"], ["disp"])], "g", inputs, [output])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "foreign.onnx"
+    onnx.save(model, str(path))
+    data = TEST if action == "evaluate" else INFER
+    rc = main([action, f"results_dir={tmp_path / 'r'}", f"{action}.onnx_file={path}", data])
+    err = capfd.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert f"{action}.onnx_file: {path}: inputs ['left_image', 'right_image'] -> outputs ['disp']" in err
+    assert not (tmp_path / "r").exists()
