@@ -155,10 +155,12 @@ def export_onnx(net: nn.Module, onnx_file: str | Path, *, height: int, width: in
     try:
         onnx_file.parent.mkdir(parents=True, exist_ok=True)
         onnx.save_model(model, str(tmp), save_as_external_data=False)
-    except OSError as err:  # a full disk, a read-only mount: no partial file stays behind
+    except BaseException as err:  # a full disk, a read-only mount, Ctrl-C: no partial file stays behind
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise ExportError(f"export.onnx_file: cannot write {onnx_file}: {err.strerror or err}") from None
+        if isinstance(err, OSError):
+            raise ExportError(f"export.onnx_file: cannot write {onnx_file}: {err.strerror or err}") from None
+        raise
     return tmp
 
 

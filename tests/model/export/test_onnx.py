@@ -9,7 +9,7 @@ import torch
 
 from model.config import NetworkConfig
 from model.deploy.onnx_runner import OnnxRunner, onnx_input_shape, read_onnx_metadata
-from model.errors import SpecError
+from model.errors import ExportError, SpecError
 from model.export.onnx import check_export_size, check_onnx, check_opset, compare_with_pytorch, dynamic_axes, \
     export_onnx
 
@@ -125,6 +125,14 @@ def test_opset_below_14_is_a_spec_error(tiny_net, tmp_path):
         export_onnx(tiny_net, tmp_path / "m.onnx", height=64, width=96, opset=13)
     assert list(tmp_path.iterdir()) == []
     check_opset(14)
+
+
+def test_unwritable_target_is_an_export_error_and_leaves_nothing(tiny_net, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    with pytest.raises(ExportError, match=r"export\.onnx_file: cannot write .*blocker/m\.onnx"):
+        export_onnx(tiny_net, blocker / "m.onnx", height=64, width=96, iters=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"] and blocker.read_text() == "x"
 
 
 def test_dynamic_axes():
