@@ -91,3 +91,52 @@ def test_depth_picture_uses_the_whole_colour_scale(tmp_path, tiny_checkpoint):
     disp_png = read_image(run / "disparity" / f"{name}.png").astype(int)
     assert np.abs(depth_png[near] - disp_png[near]).mean() < 3.0
     assert (depth_png[~near] == 0).all()
+
+
+def _raw_pfm_top_first(path: Path) -> np.ndarray:
+    """A PFM parsed by hand (not by model.data.io): rows are stored bottom-up, so flip them."""
+    kind, size, scale, body = path.read_bytes().split(b"\n", 3)
+    width, height = map(int, size.split())
+    assert kind == b"Pf" and float(scale) < 0  # one channel, little-endian
+    return np.frombuffer(body, "<f4").reshape(height, width)[::-1]
+
+
+def test_pfm_is_the_prediction_for_mixed_sizes_and_image_kinds(tmp_path, tiny_checkpoint):
+    """Batch 3 over pairs of two sizes (one not a multiple of 32) and gray / RGBA / 16-bit files, all
+    named left.png in different folders: one PFM per pair, at its size, equal to the prediction."""
+    import cv2
+    import torch
+
+    from model.data.normalize import normalize_image
+    from model.evaluation.predictor import TorchPredictor
+    from model.network.checkpoint import load_network_from_checkpoint
+
+    rng = np.random.default_rng(0)
+    kinds = {"rgb": (64, 96), "gray": (50, 70), "rgba": (64, 96), "u16": (64, 96)}
+    lines = []
+    for kind, (h, w) in kinds.items():
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        for side, img in (("left", image), ("right", np.roll(image, -3, axis=1))):
+            if kind == "gray":
+                img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+            elif kind == "rgba":
+                img = np.dstack([img, np.full((h, w), 128, np.uint8)])
+            elif kind == "u16":
+                img = img.astype(np.uint16) * 257
+            (tmp_path / kind).mkdir(exist_ok=True)
+            cv2.imwrite(str(tmp_path / kind / f"{side}.png"), img)
+        lines.append(f"{kind}/left.png {kind}/right.png\n")
+    (tmp_path / "pairs.txt").write_text("".join(lines))
+    sources = f"[{{dataset_name: GenericDataset, data_file: '{tmp_path / 'pairs.txt'}'}}]"
+    assert main(_infer(tmp_path, tiny_checkpoint, sources, "inference.save_raw_pfm=true",
+                       "inference.batch_size=3")) == 0
+    run = tmp_path / "runs" / "inference"
+    assert sorted(p.stem for p in (run / "pfm").iterdir()) == sorted(kinds)
+    net, _ = load_network_from_checkpoint(str(tiny_checkpoint), None)
+    predictor = TorchPredictor(net.eval(), torch.device("cpu"))
+    for kind, (h, w) in kinds.items():
+        left, right = (normalize_image(read_image(tmp_path / kind / f"{s}.png"))[None] for s in ("left", "right"))
+        expected = predictor(left, right)[0, 0].numpy()
+        saved = _raw_pfm_top_first(run / "pfm" / f"{kind}.pfm")
+        assert saved.shape == (h, w) and np.abs(saved - expected).max() < 1e-3, kind
+        assert read_image(run / "disparity" / f"{kind}.png").shape == (h, w, 3)
