@@ -105,7 +105,7 @@ def export_section() -> dict:
         "batch_size": integer(1, "Static batch size, or -1 for a dynamic batch.", -1,
                              x_allowed="-1 (dynamic batch) or an integer >= 1", **{"not": {"const": 0}}),
         "dynamic_hw": boolean(False, "Dynamic height and width axes."),
-        "opset_version": integer(17, "ONNX opset.", 13, 23),
+        "opset_version": integer(17, "ONNX opset (14 or newer: the attention needs it).", 14, 23),
         "valid_iters": integer(None, "GRU iterations baked into the graph; null uses model.valid_iters.",
                                1, 64, nullable=True),
         "on_cpu": boolean(False, "Trace on CPU even when a GPU is present."),
