@@ -117,6 +117,16 @@ def retry_checkpoint(study_dir: Path, trial: optuna.trial.BaseTrial) -> Path | N
     return None
 
 
+def _drop_checkpoints(out_dir: Path) -> int:
+    """Delete a trial folder's checkpoints and their index; logs and status.json stay. Returns how many."""
+    removed = 0
+    for path in [*out_dir.glob("*.pth"), out_dir / "checkpoints.json"]:
+        if path.is_file():
+            path.unlink()
+            removed += path.suffix == ".pth"
+    return removed
+
+
 def trial_spec(spec: dict, params: dict[str, Any], out_dir: Path, max_epochs: int, resume: Path | None) -> dict:
     """The spec one trial trains with (a copy; `spec` is not changed)."""
     out = apply_params(spec, params)
@@ -173,7 +183,12 @@ class StereoObjective:
         trial.set_user_attr("duration_s", round(time.time() - start, 2))
         trial.set_user_attr("checkpoint", result.get("latest_checkpoint"))
         if callback.pruned_at is not None:
-            status.write("SUCCESS", f"pruned after epoch {callback.pruned_at}", kpi=result.get("kpi"))
+            message = f"pruned after epoch {callback.pruned_at}"
+            if not self.settings.get("keep_pruned_checkpoints"):
+                removed = _drop_checkpoints(out_dir)
+                trial.set_user_attr("checkpoint", None)
+                message += f"; {removed} checkpoint file(s) deleted (automl.keep_pruned_checkpoints keeps them)"
+            status.write("SUCCESS", message, kpi=result.get("kpi"))
             raise optuna.TrialPruned(f"pruned after epoch {callback.pruned_at}")
         if callback.out_of_time_at is not None:
             reason = (f"time budget automl.timeout={self.settings.get('timeout')} s reached: stopped after epoch "

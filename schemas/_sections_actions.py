@@ -174,6 +174,9 @@ def automl_section() -> dict:
             "export": boolean(False, "Export the best checkpoint to ONNX."),
             "gen_trt_engine": boolean(False, "Build a TensorRT engine from that ONNX."),
         }),
+        "keep_pruned_checkpoints": boolean(False, "Keep the checkpoint of a trial the pruner stops (by default "
+                                           "it is deleted: a pruned trial never wins nor resumes, and a "
+                                           "bp2 checkpoint is ~175 MB)."),
         "heartbeat_interval": integer(60, "Seconds between worker heartbeats.", 1),
         "grace_period": integer(120, "Seconds without heartbeat before a trial is failed and retried.", 1),
     })

@@ -163,3 +163,27 @@ def test_a_worker_for_a_missing_storage_or_study_creates_nothing(capsys, tmp_pat
     make_study({}, storage=str(db), study_name="tiny")
     _one_line_error(capsys, main(["automl", "worker", "--storage", str(db), "--study", "nope"]), "'nope'", "tiny")
     assert _study_names(db) == ["tiny"]
+
+
+class _PruneAtOnce(optuna.pruners.BasePruner):
+    """Prunes every trial at its first reported epoch."""
+
+    def prune(self, study, trial) -> bool:
+        return bool(trial.intermediate_values)
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_pruned_trial_keeps_its_checkpoint_only_when_asked(automl_spec, tmp_path: Path, keep: bool) -> None:
+    from automl.objective import StereoObjective
+    from automl.space import build_space, load_train_schema
+    from model.spec import load_spec
+
+    spec = load_spec(automl_spec(n_trials=1, max_epochs=2, keep_pruned_checkpoints=keep), "automl")
+    study = optuna.create_study(pruner=_PruneAtOnce())
+    objective = StereoObjective(spec, tmp_path / "study", build_space(spec["automl"], load_train_schema()))
+    study.optimize(objective, n_trials=1)
+    [trial] = study.trials
+    folder = tmp_path / "study" / "trial_0"
+    assert trial.state == STATE.PRUNED and (folder / "status.json").is_file()
+    assert bool(list(folder.glob("*.pth"))) is keep
+    assert (trial.user_attrs["checkpoint"] is not None) is keep
