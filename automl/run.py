@@ -77,26 +77,36 @@ def open_study(spec: dict) -> tuple[optuna.Study, StudyContext]:
     return study, ctx
 
 
-def _progress(study: optuna.Study, start: float, n_trials: int):
-    """A callable printing one line (done / pruned / failed / best / ETA) when it changes."""
+def _progress(study: optuna.Study, start: float, n_trials: int, deadline: float | None = None):
+    """A callable printing one line (done / pruned / failed / best / ETA) when it changes.
+
+    A failed trial that was retried counts once, through its retry (as the trial budget does).
+    """
     last = {"line": None}
+    state = optuna.trial.TrialState
 
     def show(*_args) -> None:
         trials = study.get_trials(deepcopy=False)
-        count = {s: sum(t.state == s for t in trials) for s in optuna.trial.TrialState}
-        done = count[optuna.trial.TrialState.COMPLETE] + count[optuna.trial.TrialState.PRUNED]
+        retried = {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
+        count = {s: sum(t.state == s and t.number not in retried for t in trials) for s in state}
         try:
             best = f"{study.best_value:.4g} (trial {study.best_trial.number})"
         except ValueError:
             best = "-"
-        elapsed = time.time() - start
-        finished = done + count[optuna.trial.TrialState.FAIL]
-        eta = elapsed / finished * max(0, n_trials - finished) if finished else float("nan")
+        now = time.time()
+        elapsed = now - start
+        finished = count[state.COMPLETE] + count[state.PRUNED] + count[state.FAIL]
+        if deadline is not None and now >= deadline:
+            eta = "time budget reached"
+        elif finished:
+            eta = f"{elapsed / finished * max(0, n_trials - finished):.0f} s"
+        else:
+            eta = "-"
         line = (
-            f"[automl] trials {finished}/{n_trials}: {count[optuna.trial.TrialState.COMPLETE]} complete, "
-            f"{count[optuna.trial.TrialState.PRUNED]} pruned, {count[optuna.trial.TrialState.FAIL]} failed, "
-            f"{count[optuna.trial.TrialState.RUNNING]} running; best {best}; "
-            f"elapsed {elapsed:.0f} s, ETA {'-' if eta != eta else f'{eta:.0f} s'}"
+            f"[automl] trials {finished}/{n_trials}: {count[state.COMPLETE]} complete, "
+            f"{count[state.PRUNED]} pruned, {count[state.FAIL]} failed"
+            + (f" ({len(retried)} retried)" if retried else "")
+            + f", {count[state.RUNNING]} running; best {best}; elapsed {elapsed:.0f} s, ETA {eta}"
         )
         if line != last["line"]:
             print(line, flush=True)
@@ -123,7 +133,7 @@ def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
     timeout = ctx.settings.get("timeout")
     start = time.time()
     deadline = start + float(timeout) if timeout else None
-    progress = _progress(study, start, n_trials)
+    progress = _progress(study, start, n_trials, deadline)
     n_workers = int(ctx.settings.get("n_workers") or 1)
     if n_workers <= 1 or fit is not None:
         objective = StereoObjective(spec, ctx.study_dir, space, fit=fit, deadline=deadline)

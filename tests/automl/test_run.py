@@ -150,3 +150,18 @@ def test_plan_estimate_from_a_probe_of_real_training_steps(automl_spec, capsys) 
     plan = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert plan["estimate"]["seconds"] > 0 and plan["estimate"]["source"].startswith("probe:")
     assert not (spec.parent / "runs").exists()  # a probe trains nothing to disk
+
+
+def test_progress_line_counts_a_retried_trial_once(capsys) -> None:
+    from automl.run import _progress
+
+    state = optuna.trial.TrialState
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(state=state.FAIL))  # its worker died ...
+    study.add_trial(optuna.trial.create_trial(value=1.5, system_attrs={"failed_trial": 0}))  # ... retried
+    study.add_trial(optuna.trial.create_trial(state=state.PRUNED))
+    _progress(study, time.time(), 3)()
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("[automl] trials 2/3: 1 complete, 1 pruned, 0 failed (1 retried), 0 running; best 1.5")
+    _progress(study, time.time() - 10, 3, deadline=time.time() - 1)()
+    assert capsys.readouterr().out.strip().endswith("ETA time budget reached")
