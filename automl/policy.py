@@ -109,7 +109,7 @@ def _choose_policy(explicit: str | None, spec_policy: str | None, request: str |
     if explicit is not None:
         return explicit, f"--automl-policy {explicit}"
     if spec_policy in ("on", "off"):
-        return spec_policy, f"train.automl_policy={spec_policy} in the spec"
+        return spec_policy, f"train.automl_policy={spec_policy} (spec or override)"
     phrase = request_asks_off(request)
     if phrase:
         return "off", f'request text asks for no AutoML ("{phrase}")'
