@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StatusLogger", "read_status", "read_kpi", "results_dir_for", "STATUSES"]
+__all__ = ["StatusLogger", "read_status", "read_kpi", "results_dir_for", "clear_outputs", "STATUSES"]
 
 STATUSES = ("STARTED", "RUNNING", "SUCCESS", "FAILURE")
 
@@ -20,6 +21,19 @@ def results_dir_for(spec: dict, action: str) -> Path:
     if explicit:
         return Path(explicit)
     return Path(spec.get("results_dir", "runs/default")) / action
+
+
+def clear_outputs(out_dir: Path, folders: tuple[str, ...]) -> None:
+    """Remove the per-image output folders an earlier run of the action wrote into `out_dir`.
+
+    A rerun into the same results folder would otherwise leave the earlier run's files next to
+    the new ones (another dataset's pictures, PFMs of an output now switched off). Only the
+    named folders the action itself writes are removed.
+    """
+    for name in folders:
+        folder = Path(out_dir) / name
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder)
 
 
 def _jsonable(value: Any) -> Any:

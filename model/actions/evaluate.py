@@ -21,7 +21,7 @@ from model.evaluation.metrics import METRIC_NAMES
 from model.evaluation.predictor import input_hw, load_network, make_predictor, pick_device
 from model.evaluation.runtime import check_mode
 from model.evaluation.visualize import make_panel
-from model.status import StatusLogger, results_dir_for
+from model.status import StatusLogger, clear_outputs, results_dir_for
 
 __all__ = ["check", "run", "check_model_source"]
 
@@ -82,6 +82,7 @@ def run(spec: dict, status: StatusLogger) -> dict:
     dataset, source = build_split_dataset(spec, "test", fallback="val")
     split_cfg = spec["dataset"][source.split(".")[1]]
     out_dir = results_dir_for(spec, "evaluate")
+    clear_outputs(out_dir, ("vis", "pfm"))
     predictor = make_predictor(spec, "evaluate")
     deploy = bool(section.get("onnx_file") or section.get("trt_engine"))
     drift = make_drift_tracker(spec, "evaluate", predictor) if deploy else None

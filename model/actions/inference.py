@@ -23,7 +23,7 @@ from model.evaluation.metrics import compute_per_image
 from model.evaluation.pointcloud import depth_to_points, disparity_to_depth, write_ply
 from model.evaluation.predictor import make_predictor
 from model.evaluation.visualize import colorize_depth, colorize_disparity, make_panel
-from model.status import StatusLogger, results_dir_for
+from model.status import StatusLogger, clear_outputs, results_dir_for
 
 __all__ = ["check", "run"]
 
@@ -40,6 +40,10 @@ def check(spec: dict) -> None:
     dataset, _ = build_split_dataset(spec, "infer")
     preflight(dataset)
     check_model_source(spec, "inference")
+
+
+#: the per-pair output folders (a rerun replaces them)
+OUTPUT_FOLDERS = ("disparity", "panels", "pfm", "depth", "pointcloud")
 
 
 class _Writer:
@@ -82,6 +86,7 @@ def run(spec: dict, status: StatusLogger) -> dict:
     section = spec["inference"]
     dataset, source = build_split_dataset(spec, "infer")
     split_cfg = spec["dataset"]["infer_dataset"]
+    clear_outputs(results_dir_for(spec, "inference"), OUTPUT_FOLDERS)
     writer = _Writer(results_dir_for(spec, "inference"), section, spec["dataset"]["max_disparity"])
     predictor = make_predictor(spec, "inference")
     status.write("RUNNING", f"inference on {len(dataset)} pairs of {source}")

@@ -46,6 +46,9 @@ def test_evaluate_synthetic_pass_kpi_files_and_pictures(tmp_path, tiny_checkpoin
     # the network actually evaluated (the checkpoint's own tiny config) is what experiment.yaml records
     resolved = yaml.safe_load((run / "experiment.yaml").read_text())
     assert NetworkConfig.from_dict(resolved["model"]) == NetworkConfig.tiny()
+    # a rerun with the pictures and PFMs off leaves none of the earlier ones behind
+    assert main(_evaluate(tmp_path, tiny_checkpoint, "evaluate.vis=false")) == 0
+    assert not (run / "vis").exists() and not (run / "pfm").exists() and (run / "metrics.json").is_file()
 
 
 def test_kpi_matches_direct_computation_and_batch_size(tmp_path, tiny_checkpoint):

@@ -38,6 +38,17 @@ def test_inference_synthetic_writes_every_output(tmp_path, tiny_checkpoint, capf
     assert read_status(run / "status.json")[-1]["kpi"] == {"num_images": 2}
 
 
+def test_a_rerun_replaces_the_earlier_outputs(tmp_path, tiny_checkpoint):
+    first = "[{dataset_name: Synthetic, num_samples: 1, seed: 1, image_size: [64, 96]}]"
+    second = "[{dataset_name: Synthetic, num_samples: 1, seed: 2, image_size: [64, 96]}]"
+    assert main(_infer(tmp_path, tiny_checkpoint, first, "inference.save_raw_pfm=true")) == 0
+    run = tmp_path / "runs" / "inference"
+    (run / "notes.txt").write_text("mine", encoding="utf-8")  # not an output folder: kept
+    assert main(_infer(tmp_path, tiny_checkpoint, second)) == 0  # other data, PFM off
+    assert sorted(p.name for p in (run / "disparity").iterdir()) == ["synthetic_2_000000.png"]
+    assert not (run / "pfm").exists() and (run / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
 def test_repeated_sample_names_never_overwrite(tmp_path, tiny_checkpoint):
     same = "{dataset_name: Synthetic, num_samples: 1, seed: 0, image_size: [64, 96]}"
     assert main(_infer(tmp_path, tiny_checkpoint, f"[{same}, {same}]")) == 0
