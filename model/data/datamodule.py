@@ -104,17 +104,17 @@ class EpochShuffleSampler(Sampler[int]):
         return len(self.dataset)
 
 
-class _ShardSampler(Sampler):
-    """Indices rank, rank + world, ...: a disjoint, unpadded share of the dataset per rank."""
+class _Indexed(Dataset):
+    """The val set with each sample's position in it as `index` (which rank counts it)."""
 
-    def __init__(self, length: int, world: int, rank: int) -> None:
-        self.indices = range(rank, length, world)
-
-    def __iter__(self):
-        return iter(self.indices)
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        return {**self.dataset[index], "index": index}
 
 
 class _EpochDistributedSampler(DistributedSampler):
@@ -211,11 +211,16 @@ class StereoDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader | list:
         if self.val_set is None:
             return []
+        dataset: Dataset = self.val_set
         if self._distributed():
-            # every image on exactly one rank (DistributedSampler would repeat images to even
-            # the ranks out, and count them twice); the system sums metrics over ranks
-            sampler: Sampler = _ShardSampler(len(self.val_set), self.trainer.world_size, self.trainer.global_rank)
+            # DistributedSampler evens the ranks out by repeating images (a rank without any
+            # would skip validation and leave the others waiting in the epoch-end reduction);
+            # image i is counted only on rank i % world, where the unpadded order puts it
+            # (StereoSystem.validation_step), and the sums are reduced over ranks
+            dataset = _Indexed(self.val_set)
+            sampler: Sampler = DistributedSampler(dataset, num_replicas=self.trainer.world_size,
+                                                  rank=self.trainer.global_rank, shuffle=False)
         else:
-            sampler = torch.utils.data.SequentialSampler(self.val_set)
+            sampler = torch.utils.data.SequentialSampler(dataset)
         generator = torch.Generator().manual_seed(self.seed)
-        return self._loader(self.val_set, "val", sampler, drop_last=False, generator=generator)
+        return self._loader(dataset, "val", sampler, drop_last=False, generator=generator)

@@ -112,10 +112,14 @@ class StereoSystem(pl.LightningModule):
         top = pads[2]
         pred = preds[-1][..., top : top + height, pads[0] : pads[0] + width].float()
         per_image = compute_per_image(pred, batch["disp"], self.max_disparity, batch["valid"])
-        keep = per_image["n_valid"] > 0  # images without GT do not enter the per-image means
+        # on several ranks a padded-in repeat of an image is not counted (see val_dataloader)
+        own = torch.ones(left.shape[0], dtype=torch.bool, device=left.device)
+        if "index" in batch and self.trainer.world_size > 1:
+            own = (batch["index"].to(left.device) % self.trainer.world_size) == self.global_rank
+        keep = (per_image["n_valid"] > 0) & own  # images without GT do not enter the per-image means
         sums = self._val_sums
-        sums[0] += loss.detach().double() * left.shape[0]
-        sums[1] += left.shape[0]
+        sums[0] += loss.detach().double() * own.sum()
+        sums[1] += own.sum()
         sums[2] += keep.sum()
         for i, name in enumerate(METRIC_NAMES):
             sums[3 + i] += per_image[name][keep].double().sum()

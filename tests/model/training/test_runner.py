@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from model.cli import main
+from model.spec import load_spec
 from model.status import StatusLogger, read_status
 from model.training.callbacks import LATEST_NAME
 from model.training.runner import NAN_ENV, fit
@@ -113,34 +114,59 @@ def test_nan_loss_fails_with_exit_1_and_keeps_checkpoint(make_spec, monkeypatch,
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
 
 
-def test_ddp_two_cpu_processes_complete_an_epoch(make_spec):
-    # 3 val images on 2 ranks: each image must count once (no padding duplicate), and the epoch
-    # metric must be the mean over images, not the mean of the two ranks' means
-    val = "[{dataset_name: Synthetic, num_samples: 3, seed: 7, image_size: [64, 96]}]"
-    _, spec = make_spec("ddp", ["train.num_gpus=2", "train.num_epochs=1", "dataset.train_dataset.batch_size=1",
-                                f"dataset.val_dataset.data_sources={val}"])
-    result = _fit(spec)
-    out = Path(spec["results_dir"]) / "train"
-    assert (out / "model_epoch_000_step_00001.pth").is_file()  # 2 samples / (2 ranks x batch 1) = 1 step
-    assert math.isfinite(result["kpi"]["train_loss"]) and math.isfinite(result["kpi"]["val/epe"])
-    epochs = [e for e in read_status(out / "status.json") if "epoch" in e]
-    assert len(epochs) == 1 and epochs[0]["step"] == 1
-    # the same weights validated in one process, batch 3 (one mean over all 3 images)
+def _validate_in_one_process(spec: dict, checkpoint: Path, batch: int) -> dict:
+    """val/* of `checkpoint` on the spec's val set, one process, one batch of `batch` images."""
     import pytorch_lightning as pl
 
     from model.data.datamodule import StereoDataModule
     from model.training.system import StereoSystem
 
     single = {**spec, "train": {**spec["train"], "num_gpus": 1}}
-    single["dataset"] = {**spec["dataset"], "val_dataset": {**spec["dataset"]["val_dataset"], "batch_size": 3}}
+    single["dataset"] = {**spec["dataset"], "val_dataset": {**spec["dataset"]["val_dataset"], "batch_size": batch}}
     system = StereoSystem(single)
-    state = torch.load(out / LATEST_NAME, map_location="cpu", weights_only=True)["state_dict"]
-    system.load_state_dict(state)
+    system.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                          enable_model_summary=False, enable_checkpointing=False)
-    want = trainer.validate(system, datamodule=StereoDataModule(single["dataset"], 3), verbose=False)[0]
+    return trainer.validate(system, datamodule=StereoDataModule(single["dataset"], 3), verbose=False)[0]
+
+
+def _ddp_overrides(num_val: int) -> list[str]:
+    val = f"[{{dataset_name: Synthetic, num_samples: {num_val}, seed: 7, image_size: [64, 96]}}]"
+    return ["train.num_gpus=2", "train.num_epochs=1", "dataset.train_dataset.batch_size=1",
+            f"dataset.val_dataset.data_sources={val}"]
+
+
+def test_ddp_two_cpu_processes_complete_an_epoch(make_spec):
+    # 3 val images on 2 ranks: each image must count once (not its padding repeat), and the
+    # epoch metric must be the mean over images, not the mean of the two ranks' means
+    _, spec = make_spec("ddp", _ddp_overrides(3))
+    result = _fit(spec)
+    out = Path(spec["results_dir"]) / "train"
+    assert (out / "model_epoch_000_step_00001.pth").is_file()  # 2 samples / (2 ranks x batch 1) = 1 step
+    assert math.isfinite(result["kpi"]["train_loss"]) and math.isfinite(result["kpi"]["val/epe"])
+    epochs = [e for e in read_status(out / "status.json") if "epoch" in e]
+    assert len(epochs) == 1 and epochs[0]["step"] == 1
+    want = _validate_in_one_process(spec, out / LATEST_NAME, 3)
     for key in ("val/epe", "val/bp1", "val/rmse"):
         assert result["kpi"][key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), key
+
+
+def test_ddp_with_fewer_val_images_than_processes(make_spec):
+    """1 val image, 2 ranks: the rank without an image of its own still validates (a padding repeat,
+    not counted), so neither waits forever at the epoch-end reduction. Run as the CLI, with a timeout."""
+    import os
+    import subprocess
+    import sys
+
+    path, spec = make_spec("ddp1")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3]), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "model.cli", "train", "-e", str(path), *_ddp_overrides(1)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    out = Path(spec["results_dir"]) / "train"
+    kpi = read_status(out / "status.json")[-1]["kpi"]
+    want = _validate_in_one_process(load_spec(path, "train", _ddp_overrides(1)), out / LATEST_NAME, 1)
+    assert kpi["val/epe"] == pytest.approx(want["val/epe"], rel=1e-4, abs=1e-6)
 
 
 def test_checkpoints_to_keep_prunes_old_epochs_and_links_latest(make_spec):
