@@ -8,29 +8,14 @@ import pytest
 import yaml
 
 from model.cli import main
-from model.config import NetworkConfig
 from model.status import read_status
-
-_NO_AUG = {"crop_size": [64, 96], "min_scale": 0.0, "max_scale": 0.0, "stretch_prob": 0.0,
-           "yjitter_prob": 0.0, "color_aug_prob": 0.0, "eraser_aug_prob": 0.0}
 
 
 @pytest.fixture
-def spec_file(tmp_path) -> Path:
+def spec_file(tmp_path, tiny_spec) -> Path:
     """A tiny train spec (64 x 96 Synthetic, 1 epoch) that leaves train.automl_policy at its default auto."""
-    model = NetworkConfig.tiny().to_dict()
-    model["stereo_backbone"]["edgenext_pretrained_path"] = None
-    synthetic = {"dataset_name": "Synthetic", "num_samples": 2, "seed": 0, "image_size": [64, 96]}
-    spec = {
-        "results_dir": str(tmp_path / "runs"),
-        "model": model,
-        "dataset": {"max_disparity": 64,
-                    "train_dataset": {"data_sources": [synthetic], "batch_size": 2, "workers": 0,
-                                      "augmentation": dict(_NO_AUG)},
-                    "val_dataset": {"data_sources": [], "batch_size": 1, "workers": 0}},
-        "train": {"num_epochs": 1, "seed": 3, "log_every_n_steps": 1},
-        "automl": {"study_name": "must_not_exist"},
-    }
+    spec = tiny_spec(tmp_path / "runs", val=False, train={"num_epochs": 1, "seed": 3, "log_every_n_steps": 1},
+                     automl={"study_name": "must_not_exist"})
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     return path

@@ -8,34 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from model.config import NetworkConfig
 from model.spec import load_spec
-
-_NO_AUG = {"crop_size": [64, 96], "min_scale": 0.0, "max_scale": 0.0, "stretch_prob": 0.0,
-           "yjitter_prob": 0.0, "color_aug_prob": 0.0, "eraser_aug_prob": 0.0}
-
-
-def _synthetic(num: int, seed: int = 0) -> dict:
-    return {"dataset_name": "Synthetic", "num_samples": num, "seed": seed, "image_size": [64, 96]}
-
-
-def tiny_spec_dict(results_dir: Path, *, train_repeat: int = 1, val: bool = True) -> dict:
-    """A full train spec: tiny network, 2 Synthetic pairs (repeated `train_repeat` times), batch 2."""
-    model = NetworkConfig.tiny().to_dict()
-    model["stereo_backbone"]["edgenext_pretrained_path"] = None
-    return {
-        "results_dir": str(results_dir),
-        "model": model,
-        "dataset": {
-            "max_disparity": 64,
-            "train_dataset": {"data_sources": [_synthetic(2)] * train_repeat, "batch_size": 2, "workers": 0,
-                              "augmentation": dict(_NO_AUG)},
-            "val_dataset": {"data_sources": [_synthetic(2, seed=7)] if val else [], "batch_size": 1,
-                            "workers": 0},
-        },
-        "train": {"num_epochs": 3, "seed": 3, "log_every_n_steps": 1, "checkpoint_interval": 1,
-                  "automl_policy": "off", "optim": {"lr": 1e-3}},
-    }
 
 
 def write_spec(path: Path, spec: dict) -> Path:
@@ -60,12 +33,14 @@ def step_losses(train_dir: Path) -> dict[int, float]:
 
 
 @pytest.fixture
-def make_spec(tmp_path):
+def make_spec(tmp_path, tiny_spec):
     """Factory: (name, overrides, train_repeat, val) -> (spec YAML path, resolved spec dict)."""
 
     def make(name: str = "run", overrides: list[str] = (), train_repeat: int = 1, val: bool = True):
-        path = write_spec(tmp_path / f"{name}.yaml", tiny_spec_dict(tmp_path / name, train_repeat=train_repeat,
-                                                                     val=val))
+        spec = tiny_spec(tmp_path / name, train_repeat=train_repeat, val=val,
+                         train={"num_epochs": 3, "seed": 3, "log_every_n_steps": 1, "checkpoint_interval": 1,
+                                "automl_policy": "off", "optim": {"lr": 1e-3}})
+        path = write_spec(tmp_path / f"{name}.yaml", spec)
         return path, resolved(path, overrides)
 
     return make
