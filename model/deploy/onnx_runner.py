@@ -7,6 +7,7 @@ runs whatever batch / size it is given; `DeployPredictor` fits inputs to it.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Sequence
@@ -33,12 +34,21 @@ def ort_providers(available: Sequence[str] | None = None, cpu_only: bool = False
 
 
 def _load_graph(path: Path, where: str):
-    import onnx
-
+    """The parsed ONNX model (read only). Checks and the runner ask for the shape, the signature
+    and the metadata of the same file, at check time and again at run time: it is parsed once
+    while the file is unchanged (a bp2 export is ~80 MB of protobuf)."""
     try:
-        return onnx.load(str(path), load_external_data=False)
+        stat = path.stat()
+        return _parse(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     except Exception as err:  # onnx raises DecodeError / OSError / ValueError
         raise DataError(f"{where}: {path}: not a readable ONNX file ({type(err).__name__})") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _parse(path: str, mtime_ns: int, size: int):
+    import onnx
+
+    return onnx.load(path, load_external_data=False)
 
 
 def onnx_input_shape(path: str | Path, where: str = "onnx_file") -> list[int | None]:
