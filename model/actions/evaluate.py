@@ -36,12 +36,17 @@ def check_model_source(spec: dict, action: str) -> None:
     input_hw(section, action)
     from model.deploy import deploy_source  # resolves a results folder to its file (and says which)
 
-    if deploy_source(spec, action) and not section.get("checkpoint"):
+    source = deploy_source(spec, action)
+    if source and not section.get("checkpoint"):
         return  # a checkpoint next to an engine asks for the drift report: check it too
     device = pick_device(section, action)
     check_mode(section.get("runtime", "eager"), section.get("precision", "fp32"), device, action)
     _, cfg = load_network(spec, action)
     spec["model"] = cfg.to_dict()
+    if source:  # the drift report compares this checkpoint with the deploy model: one network
+        from model.deploy.predictor import check_exported_network, deploy_metadata
+
+        check_exported_network(spec, action, source[0], deploy_metadata(*source, action), checkpoint_cfg=cfg)
 
 
 def _check_has_gt(dataset, source: str, spec: dict) -> None:

@@ -25,7 +25,7 @@ from model.deploy.resize import resize_pair, restore_disparity
 from model.errors import DataError, SpecError
 
 __all__ = ["DeployPredictor", "make_deploy_predictor", "deploy_source", "load_runner", "engine_metadata",
-           "check_exported_network"]
+           "check_exported_network", "deploy_metadata"]
 
 _INF = 1 << 30
 # NetworkConfig fields that do not shape the exported graph (iterations are baked in separately)
@@ -53,16 +53,23 @@ def deploy_source(spec: dict, action: str, announce: bool = True) -> tuple[str, 
         from model.deploy.trt_engine import require_tensorrt
 
         require_tensorrt(f"{action}.trt_engine")
-        metadata = engine_metadata(path)
     else:
-        from model.deploy.onnx_runner import check_onnx_signature, onnx_input_shape, read_onnx_metadata
+        from model.deploy.onnx_runner import check_onnx_signature, onnx_input_shape
 
         check_onnx_signature(path, f"{action}.onnx_file")
         shape = onnx_input_shape(path, f"{action}.onnx_file")
         _check_input_size(shape[2:] if None not in shape[2:] else None, section, action, key)
-        metadata = read_onnx_metadata(path, f"{action}.onnx_file")
-    check_exported_network(spec, action, key, metadata)
+    check_exported_network(spec, action, key, deploy_metadata(key, path, action))
     return key, path
+
+
+def deploy_metadata(key: str, path: Path, action: str) -> dict:
+    """The export metadata of the deploy model: the ONNX `depth_net` entry or the engine sidecar."""
+    if key == "trt_engine":
+        return engine_metadata(path)
+    from model.deploy.onnx_runner import read_onnx_metadata
+
+    return read_onnx_metadata(path, f"{action}.onnx_file")
 
 
 def _exported_config(metadata: dict):
@@ -78,23 +85,13 @@ def _exported_config(metadata: dict):
         return None
 
 
-def _checkpoint_config(spec: dict, action: str):
-    """The NetworkConfig `<action>.checkpoint` is built with (as `load_network` resolves it)."""
-    from model.config import NetworkConfig
-    from model.evaluation.predictor import resolve_network_config
-    from model.network.checkpoint import read_checkpoint
-
-    cfg = resolve_network_config(spec, action)
-    if cfg is not None:
-        return cfg
-    path, _ = resolve_model_file(spec[action]["checkpoint"], "checkpoint", action)
-    stored = (read_checkpoint(path)[1] or {}).get("model")
-    return NetworkConfig.from_dict(stored) if isinstance(stored, dict) else NetworkConfig()
-
-
-def check_exported_network(spec: dict, action: str, key: str, metadata: dict) -> None:
+def check_exported_network(spec: dict, action: str, key: str, metadata: dict, checkpoint_cfg=None) -> None:
     """The deploy model's exported network against the spec / the drift checkpoint (module docstring).
 
+    Args:
+        checkpoint_cfg: the NetworkConfig `<action>.checkpoint` was loaded with (the drift
+            report's network); while it is not loaded yet a drift run is not checked here
+            (`model.actions.evaluate.check_model_source` calls again once it is).
     Raises:
         SpecError: a field that shapes the graph differs; names the field and both values.
     """
@@ -104,8 +101,10 @@ def check_exported_network(spec: dict, action: str, key: str, metadata: dict) ->
     from model.evaluation.predictor import resolve_network_config
 
     section = spec[action]
-    if section.get("checkpoint"):
-        other, what = _checkpoint_config(spec, action), f"{action}.checkpoint"
+    if checkpoint_cfg is not None:
+        other, what = checkpoint_cfg, f"{action}.checkpoint"
+    elif section.get("checkpoint"):
+        return
     else:
         other, what = resolve_network_config(spec, action), "the spec's model section"
         if other is None:
@@ -114,10 +113,14 @@ def check_exported_network(spec: dict, action: str, key: str, metadata: dict) ->
     for name in exported.__dataclass_fields__:
         ours, theirs = getattr(exported, name), getattr(other, name)
         if name not in _NOT_IN_GRAPH and ours != theirs:
-            show = (lambda v: list(v) if isinstance(v, tuple) else v)
             raise SpecError(f"{action}.{key}: {Path(section[key]).name} was exported from another network: "
-                            f"model.{name} is {show(ours)} there but {show(theirs)} in {what}; use the matching "
+                            f"model.{name} is {_shown(ours)} there but {_shown(theirs)} in {what}; use the matching "
                             f"{'checkpoint' if what.endswith('checkpoint') else 'model section'} or export again")
+
+
+def _shown(value):
+    """A config value as the spec writes it (tuples as lists)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def engine_metadata(path: Path) -> dict:
