@@ -155,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-batch4", dest="batch4", action="store_false")
     parser.add_argument("--golden", type=Path, default=None, help="golden folder: weights + case A parity")
     parser.add_argument("--real", type=Path, default=None, help="shared real samples folder: EPE per mode")
+    parser.add_argument("--real-modes", default=None,
+                        help="modes scored with --real / --golden (default: every non-compile mode; "
+                             "a compile mode compiles once per image size)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -166,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     iter_list = [int(v) for v in args.iters.split(",")]
     net = _load_net(args.golden)
     result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": []}
-    plain = [m for m in modes if not m.startswith("compile")]
+    plain = ([m for m in args.real_modes.split(",") if m] if args.real_modes is not None
+             else [m for m in modes if not m.startswith("compile")])
     if args.golden is not None:
         result["golden_A_max_abs_diff_px"] = _golden_parity(net, args.golden, plain)
         print("golden_A_max_abs_diff_px", json.dumps(result["golden_A_max_abs_diff_px"]), flush=True)

@@ -2,9 +2,16 @@
 
 Stage times come from CUDA events around each top-level module (feature, cost_agg,
 update_block, ...); what is left of the total is the functional part (volume building,
-geometry lookups, upsampling arithmetic). Kernel times come from torch.profiler.
+geometry lookups, upsampling arithmetic). Kernel times come from torch.profiler: per kernel,
+and in total (the GPU busy time of one forward, and the number of kernels it launches).
+
+`--runtime compile` profiles the Inductor-compiled forward without CUDA graphs (the profiler
+sees each fused kernel) and puts its wall time beside the same compiled forward replayed as
+CUDA graphs (`mode="reduce-overhead"`, what `compile` runs in the product): busy time vs wall
+time says how much is left in launch gaps and how much in the kernels themselves.
 
     python bench/profile_gpu.py --height 480 --width 640 --iters 8 --precision bf16 --json out.json
+    python bench/profile_gpu.py --runtime compile --precision bf16 --json out.json
 """
 
 from __future__ import annotations
@@ -53,20 +60,42 @@ def stage_times(net, fast, left, right, repeats: int) -> dict[str, float]:
     return out
 
 
-def top_kernels(fast, left, right, count: int) -> list[dict]:
+def kernel_profile(fn, left, right, count: int) -> tuple[list[dict], dict]:
+    """The top `count` kernels (GPU ms per forward) and the totals: busy ms and kernels per forward."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(3):
-            fast(left, right)
+            fn(left, right)
         torch.cuda.synchronize()
-    rows = []
+    rows, device_rows = [], []
     for ev in prof.key_averages():
         cuda_us = getattr(ev, "device_time_total", None) or getattr(ev, "cuda_time_total", 0)
         if cuda_us:
-            rows.append({"name": ev.key[:90], "calls": ev.count // 3, "ms_per_forward": cuda_us / 3 / 1e3})
+            row = {"name": ev.key[:90], "calls": ev.count / 3, "ms_per_forward": cuda_us / 3 / 1e3}
+            rows.append(row)
+            if getattr(ev, "device_type", None) == torch.autograd.DeviceType.CUDA:
+                device_rows.append(row)  # kernels, memcpy, memset: not the ops that launched them
+    rows = device_rows or rows
     rows.sort(key=lambda r: -r["ms_per_forward"])
-    return rows[:count]
+    totals = {"busy_ms": sum(r["ms_per_forward"] for r in rows),
+              "kernels": sum(r["calls"] for r in rows)}
+    return rows[:count], totals
+
+
+def wall_ms(fn, left, right, repeats: int = 30) -> float:
+    """Median wall ms of one forward (synchronised)."""
+    import statistics
+    import time
+
+    times = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn(left, right)
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--iters", type=int, default=8)
     parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--runtime", default="eager", choices=["eager", "compile"],
+                        help="compile: Inductor kernels profiled without CUDA graphs, wall time with and without")
+    parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
@@ -83,21 +115,49 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.backends.cudnn.benchmark = True
     net = build_network(NetworkConfig()).cuda().eval()
-    fast = FastForward(net, "eager", args.precision, iters=args.iters, key="bench")
+    fast = FastForward(net, "eager", args.precision, iters=args.iters, key="bench", inplace=True,
+                       channels_last=args.channels_last)
     left = torch.randn(1, 3, args.height, args.width, device="cuda")
     right = torch.randn_like(left)
-    for _ in range(3):
-        fast(left, right)
-    stages = stage_times(fast.net, fast, left, right, repeats=10)  # the rewritten copy is what runs
-    kernels = top_kernels(fast, left, right, args.top)
-    print(f"GPU ms per forward by stage ({args.height}x{args.width}, {args.iters} iters, {args.precision}, eager):")
-    for name, ms in sorted(stages.items(), key=lambda kv: -kv[1]):
-        print(f"  {name:<20} {ms:8.2f}")
+    result: dict = {"args": vars(args), "device": torch.cuda.get_device_name(), "torch": torch.__version__}
+    if args.runtime == "eager":
+        for _ in range(3):
+            fast(left, right)
+        result["stages_ms"] = stage_times(fast.net, fast, left, right, repeats=10)  # the rewritten copy runs
+        result["wall_ms"] = {"eager": wall_ms(fast, left, right)}
+        fn = fast
+    else:
+        # the same rewritten network, compiled twice: kernels visible to the profiler, and as run
+        def forward_plain(left, right):  # two code objects: two Dynamo caches, no backend clash
+            return fast._forward(left, right)
+
+        def forward_graphed(left, right):
+            return fast._forward(left, right)
+
+        plain = torch.compile(forward_plain, dynamic=False)
+        graphed = torch.compile(forward_graphed, mode="reduce-overhead", dynamic=False)
+        with torch.inference_mode():
+            for _ in range(3):
+                plain(left, right)
+                graphed(left, right)
+        fn = torch.inference_mode()(plain)
+        result["wall_ms"] = {"compile": wall_ms(fn, left, right),
+                             "compile+cudagraphs": wall_ms(torch.inference_mode()(graphed), left, right)}
+    kernels, totals = kernel_profile(fn, left, right, args.top)
+    result.update(kernels=kernels, **totals)
+    title = f"{args.height}x{args.width}, {args.iters} iters, {args.precision}, {args.runtime}"
+    if "stages_ms" in result:
+        print(f"GPU ms per forward by stage ({title}):")
+        for name, ms in sorted(result["stages_ms"].items(), key=lambda kv: -kv[1]):
+            print(f"  {name:<20} {ms:8.2f}")
+    print(f"wall ms per forward ({title}): " + ", ".join(f"{k} {v:.2f}" for k, v in result["wall_ms"].items()))
+    print(f"GPU busy {result['busy_ms']:.2f} ms in {result['kernels']:.0f} kernels per forward "
+          f"(mean {1e3 * result['busy_ms'] / max(result['kernels'], 1):.1f} us per kernel)")
     print("top kernels (GPU ms per forward):")
     for r in kernels:
-        print(f"  {r['ms_per_forward']:7.2f} ms {r['calls']:5d} calls  {r['name']}")
+        print(f"  {r['ms_per_forward']:7.2f} ms {r['calls']:6.0f} calls  {r['name']}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"stages_ms": stages, "kernels": kernels, "args": vars(args)}, indent=2))
+        Path(args.json).write_text(json.dumps(result, indent=2))
     return 0
 
 
