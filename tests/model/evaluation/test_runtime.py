@@ -62,3 +62,13 @@ def test_a_gpu_index_this_machine_lacks_is_named():
     assert pick_device({"gpu_ids": [count - 1]}, "inference") == torch.device(f"cuda:{count - 1}")
     with pytest.raises(SpecError, match=rf"inference.gpu_ids: GPU {count} does not exist"):
         pick_device({"gpu_ids": [count]}, "inference")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("runtime,precision,want", [
+    ("compile", "bf16", True), ("compile", "fp32", False), ("cudagraph", "bf16", False)])
+def test_compile_at_half_precision_runs_channels_last(tiny_net, runtime, precision, want):
+    fast = FastForward(tiny_net.cuda(), runtime, precision, iters=2)
+    conv = next(m for m in fast.net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) is want
+    assert not conv.weight.is_contiguous() if want else conv.weight.is_contiguous()
