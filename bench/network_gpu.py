@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import statistics
 import sys
@@ -81,19 +82,27 @@ def _time(fn, left, right, repeats: int, warmup: int) -> tuple[float, list[float
 
 
 def _measure(net, mode: str, h: int, w: int, iters: int, args, reference: dict) -> dict:
+    # Memory is counted as what the caching allocator holds (reserved), not what tensors hold
+    # (allocated): a CUDA graph's activations live in its private pool, allocated once at
+    # capture, and replays never pass through the allocator, so max_memory_allocated() would
+    # see only the weights and the output. The CUDA context (~500 MB, driver-owned) is not included.
+    gc.collect()
+    torch.cuda.empty_cache()
+    base_mb = torch.cuda.memory_reserved() / 2**20  # what earlier rows left (references, ~0)
+    torch.cuda.reset_peak_memory_stats()
     fast = _fast(net, mode, iters)
     left1, right1 = _scene(h, w, 1)
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
     first_ms, _ = _time(fast, left1, right1, 0, args.warmup)
-    first_peak_mb = torch.cuda.max_memory_allocated() / 2**20  # includes cuDNN's algorithm search
-    torch.cuda.reset_peak_memory_stats()  # steady state: weights + captured graph pool + activations
+    first_peak_mb = torch.cuda.max_memory_reserved() / 2**20 - base_mb  # with cuDNN's algorithm search
+    torch.cuda.empty_cache()  # drop the search's workspaces; graph pools stay while their graph lives
+    torch.cuda.reset_peak_memory_stats()  # steady state: weights + graph pool or activations + workspace
     _, times = _time(fast, left1, right1, args.repeats, 0)
-    peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    peak_mb = torch.cuda.max_memory_reserved() / 2**20 - base_mb
+    peak_alloc_mb = torch.cuda.max_memory_allocated() / 2**20
     times.sort()
     row = {"mode": mode, "height": h, "width": w, "iters": iters, "first_call_ms": first_ms,
            "median_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))],
-           "peak_mb": peak_mb, "first_call_peak_mb": first_peak_mb}
+           "peak_mb": peak_mb, "peak_allocated_mb": peak_alloc_mb, "first_call_peak_mb": first_peak_mb}
     disp = fast(left1, right1)
     key = (h, w, iters)
     if mode == BASELINE:
@@ -106,6 +115,15 @@ def _measure(net, mode: str, h: int, w: int, iters: int, args, reference: dict) 
         _, times4 = _time(fast, left4, right4, max(5, args.repeats // 5), 2)
         row["batch4_fps"] = 4 * 1e3 / statistics.median(times4)
     del fast
+    if mode.startswith("compile"):
+        # Inductor's CUDA graph trees keep one memory pool per device for every compiled function
+        # and Dynamo keeps each compiled frame: without a reset the next row's memory counts
+        # this row's pool, and its compilation could hit Dynamo's recompile limit.
+        torch._dynamo.reset()
+        from torch._inductor.cudagraph_trees import reset_cudagraph_trees
+
+        reset_cudagraph_trees()
+    gc.collect()
     return row
 
 
