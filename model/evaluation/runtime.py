@@ -50,6 +50,22 @@ def check_mode(runtime: str, precision: str, device: torch.device, key: str = "i
                         f"use {key}.precision=fp32")
 
 
+def _allow_recompiles(sizes: int) -> None:
+    """Let Dynamo compile the forward for `sizes` input shapes.
+
+    Each new input size compiles the forward again (static shapes); past Dynamo's
+    `recompile_limit` (8) it would silently run the rest eagerly, e.g. from the ninth
+    Middlebury image size of an evaluate on. Raised as sizes arrive, never lowered.
+    """
+    import torch._dynamo.config as dynamo_config
+
+    name = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") else "cache_size_limit"
+    if getattr(dynamo_config, name) < sizes:
+        setattr(dynamo_config, name, sizes)
+    if getattr(dynamo_config, "accumulated_recompile_limit", sizes) < sizes:
+        dynamo_config.accumulated_recompile_limit = sizes
+
+
 class FastForward:
     """Inference forward of `net` launched by `runtime` at `precision`.
 
@@ -121,9 +137,12 @@ class FastForward:
     @torch.inference_mode()
     def __call__(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """Disparity [B,1,H,W] (fp32) for normalised [B,3,H,W] inputs on the network's device."""
+        key = (tuple(left.shape), left.dtype)
+        if self.runtime == "compile" and key not in self._graphs:
+            self._graphs[key] = ()
+            _allow_recompiles(len(self._graphs))
         if self.runtime != "cudagraph":
             return self._fn(left, right)
-        key = (tuple(left.shape), left.dtype)
         if key not in self._graphs:
             self._graphs[key] = self._capture(left, right)
         graph, static_left, static_right, static_out = self._graphs[key]

@@ -72,3 +72,15 @@ def test_compile_at_half_precision_runs_channels_last(tiny_net, runtime, precisi
     conv = next(m for m in fast.net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last) is want
     assert not conv.weight.is_contiguous() if want else conv.weight.is_contiguous()
+
+
+def test_compile_keeps_compiling_past_dynamos_recompile_limit(monkeypatch):
+    import torch._dynamo.config as dynamo_config
+
+    from model.evaluation.runtime import _allow_recompiles
+
+    monkeypatch.setattr(dynamo_config, "recompile_limit", 8)
+    _allow_recompiles(3)
+    assert dynamo_config.recompile_limit == 8  # never lowered
+    _allow_recompiles(11)  # an eleventh input size still compiles instead of falling back to eager
+    assert dynamo_config.recompile_limit == 11
