@@ -79,7 +79,7 @@ def kernel_profile(fn, left, right, count: int) -> tuple[list[dict], dict]:
     rows = device_rows or rows
     rows.sort(key=lambda r: -r["ms_per_forward"])
     totals = {"busy_ms": sum(r["ms_per_forward"] for r in rows),
-              "kernels": sum(r["calls"] for r in rows)}
+              "kernel_launches": sum(r["calls"] for r in rows)}
     return rows[:count], totals
 
 
@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, ms in sorted(result["stages_ms"].items(), key=lambda kv: -kv[1]):
             print(f"  {name:<20} {ms:8.2f}")
     print(f"wall ms per forward ({title}): " + ", ".join(f"{k} {v:.2f}" for k, v in result["wall_ms"].items()))
-    print(f"GPU busy {result['busy_ms']:.2f} ms in {result['kernels']:.0f} kernels per forward "
-          f"(mean {1e3 * result['busy_ms'] / max(result['kernels'], 1):.1f} us per kernel)")
+    print(f"GPU busy {result['busy_ms']:.2f} ms in {result['kernel_launches']:.0f} kernels per forward "
+          f"(mean {1e3 * result['busy_ms'] / max(result['kernel_launches'], 1):.1f} us per kernel)")
     print("top kernels (GPU ms per forward):")
     for r in kernels:
         print(f"  {r['ms_per_forward']:7.2f} ms {r['calls']:6.0f} calls  {r['name']}")
