@@ -69,8 +69,13 @@ def _run_section(desc: str, inference: bool) -> dict:
                                "scaled back by the width ratio.", 32, nullable=True, multipleOf=32),
         "num_gpus": integer(1, "GPUs (one is used).", 1),
         "gpu_ids": int_list([0], "GPU index to use when CUDA is present.", min_items=1),
-        "runtime": enum("eager", ["eager", "compile", "cudagraph"], "PyTorch execution mode."),
-        "precision": enum("fp32", ["fp32", "bf16", "fp16"], "PyTorch inference precision (GPU)."),
+        "runtime": enum("eager", ["eager", "compile", "cudagraph"],
+                        "PyTorch execution mode: eager; compile (torch.compile with CUDA graphs, compiles "
+                        "once per input size); cudagraph (the whole forward captured once per input size "
+                        "and replayed; CUDA only)."),
+        "precision": enum("fp32", ["fp32", "bf16", "fp16"],
+                          "PyTorch inference precision; bf16 / fp16 need a CUDA GPU (the cost volume, "
+                          "soft-argmin and disparity sum stay fp32)."),
         "save_raw_pfm": boolean(False, "Also write each predicted disparity as PFM."),
         "vis": boolean(inference, "Write colourised disparity pictures (and GT / error panels)."),
     }
