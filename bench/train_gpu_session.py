@@ -111,7 +111,7 @@ def _evaluate(net: torch.nn.Module, sources: list[tuple[str, str]], max_disparit
     return out
 
 
-def _merge(previous: dict, report: dict, recorder: "_StepRecorder", batch: int) -> dict:
+def _merge(previous: dict, report: dict, batch: int) -> dict:
     """Sum a resumed call into the session so far (steps, time, curve, peak memory)."""
     steps = previous["steps"] + report["steps"]
     train_s = previous["train_seconds"] + report["train_seconds"]
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         "latest_checkpoint": result["latest_checkpoint"], "train_kpi": result["kpi"],
     }
     if previous is not None:
-        report = _merge(previous, report, recorder, args.batch)
+        report = _merge(previous, report, args.batch)
         steps, train_s, peak_mb = report["steps"], report["train_seconds"], report["peak_memory_mb"]
     (out / "session.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(f"{report['device']} {args.precision} batch {args.batch} crop {args.height}x{args.width}: "

@@ -115,7 +115,8 @@ class FastForward:
         self.precision = precision
         self.iters = iters
         self._dtype = PRECISIONS[precision]
-        self._graphs: dict[tuple, tuple] = {}
+        self._graphs: dict[tuple, tuple] = {}  # cudagraph: one capture per input shape
+        self._compiled_shapes: set[tuple] = set()  # compile: the shapes Dynamo has compiled for
         self._fn: Callable = self._forward
         if runtime == "compile":
             self._fn = torch.compile(self._forward, mode="reduce-overhead", dynamic=False)
@@ -138,9 +139,9 @@ class FastForward:
     def __call__(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """Disparity [B,1,H,W] (fp32) for normalised [B,3,H,W] inputs on the network's device."""
         key = (tuple(left.shape), left.dtype)
-        if self.runtime == "compile" and key not in self._graphs:
-            self._graphs[key] = ()
-            _allow_recompiles(len(self._graphs))
+        if self.runtime == "compile" and key not in self._compiled_shapes:
+            self._compiled_shapes.add(key)
+            _allow_recompiles(len(self._compiled_shapes))
         if self.runtime != "cudagraph":
             return self._fn(left, right)
         if key not in self._graphs:
