@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from model.errors import DataError
+from model.export.onnx import INPUT_NAMES, OUTPUT_NAME
 
 __all__ = ["OnnxRunner", "onnx_input_shape", "check_onnx_signature", "read_onnx_metadata", "ort_providers"]
 
@@ -65,9 +66,9 @@ def check_onnx_signature(path: str | Path, where: str = "onnx_file") -> None:
     graph = _load_graph(Path(path), where).graph
     inputs = [i.name for i in graph.input]
     outputs = [o.name for o in graph.output]
-    if inputs[:2] != ["left_image", "right_image"] or "disparity" not in outputs:
-        raise DataError(f"{where}: {path}: inputs {inputs} -> outputs {outputs}; expected left_image, right_image "
-                        f"-> disparity (a depth_net export)")
+    if inputs[:2] != list(INPUT_NAMES) or OUTPUT_NAME not in outputs:
+        raise DataError(f"{where}: {path}: inputs {inputs} -> outputs {outputs}; expected {', '.join(INPUT_NAMES)} "
+                        f"-> {OUTPUT_NAME} (a depth_net export)")
     for value in graph.input[:2]:
         dims = value.type.tensor_type.shape.dim
         if len(dims) != 4 or (dims[1].HasField("dim_value") and dims[1].dim_value != 3):
@@ -99,6 +100,7 @@ class OnnxRunner:
         import onnxruntime as ort
 
         self.path = Path(path)
+        check_onnx_signature(self.path)
         self.shape = onnx_input_shape(self.path)
         self.metadata = read_onnx_metadata(self.path)
         options = ort.SessionOptions()
@@ -110,16 +112,11 @@ class OnnxRunner:
         except Exception as err:  # onnxruntime raises its own Fail / InvalidGraph types
             raise DataError(f"onnx_file: {self.path}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})"[:500]) \
                 from None
-        names = [i.name for i in self.session.get_inputs()]
-        outputs = [o.name for o in self.session.get_outputs()]
-        if names[:2] != ["left_image", "right_image"] or "disparity" not in outputs:
-            raise DataError(f"onnx_file: {self.path}: inputs {names} -> outputs {outputs}; expected left_image, "
-                            f"right_image -> disparity (a depth_net export)")
         self.providers = self.session.get_providers()
 
     def __call__(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """[B,3,H,W] float32 pair (sizes the model accepts) -> disparity [B,1,H,W] float32 CPU tensor."""
-        feeds = {"left_image": left.detach().float().cpu().contiguous().numpy(),
-                 "right_image": right.detach().float().cpu().contiguous().numpy()}
-        (disp,) = self.session.run(["disparity"], feeds)
+        feeds = {name: image.detach().float().cpu().contiguous().numpy()
+                 for name, image in zip(INPUT_NAMES, (left, right))}
+        (disp,) = self.session.run([OUTPUT_NAME], feeds)
         return torch.from_numpy(np.ascontiguousarray(disp))

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from model.errors import ExportError, RunFailed, SpecError
+from model.export.onnx import INPUT_NAMES  # the engine's inputs are the exported graph's
 
 __all__ = ["INSTALL_HINT", "tensorrt_missing", "require_tensorrt", "profile_shapes", "builder_settings",
            "build_engine", "INPUT_NAMES"]
 
-INPUT_NAMES = ("left_image", "right_image")
 INSTALL_HINT = "pip install 'depth-net[tensorrt]'"
 GIB = 1 << 30
 _KEY = "gen_trt_engine.tensorrt"
