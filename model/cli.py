@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import importlib
 import math
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import NamedTuple, Sequence
 import yaml
 
 from model.errors import DepthNetError, RunFailed, SpecError
-from model.status import StatusLogger, results_dir_for
+from model.status import StatusLogger, check_can_write, results_dir_for
 
 __all__ = ["ACTIONS", "main"]
 
@@ -114,21 +113,10 @@ def _top_help() -> str:
     return "\n".join(lines)
 
 
-def _check_writable(out_dir: Path, key: str) -> None:
-    """Fail (one line, nothing created) unless `out_dir` exists writable or can be created."""
-    probe = out_dir.absolute()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise SpecError(f"{key}: cannot create {out_dir}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise SpecError(f"{key}: {out_dir} is not writable ({probe} denies writing); choose another {key}")
-
-
 def _create_results_dir(out_dir: Path, key: str, spec: dict) -> None:
     """Create `out_dir` with `experiment.yaml` in it; on an OS error remove what this call created.
 
-    `_check_writable` cannot foresee everything (a name too long, a read-only mount, a full disk).
+    `check_can_write` cannot foresee everything (a name too long, a read-only mount, a full disk).
     """
     created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # deepest first
     try:
@@ -171,7 +159,7 @@ def _run_action(name: str, args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, name, args.overrides)
     out_dir = results_dir_for(spec, name)
     key = f"{name}.results_dir" if (spec.get(name) or {}).get("results_dir") else "results_dir"
-    _check_writable(out_dir, key)
+    check_can_write(out_dir, key)
     options = {key: getattr(args, key) for key in _RUN_OPTIONS.get(name, ())}
     if hasattr(module, "check"):
         module.check(spec, **options)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StatusLogger", "read_status", "read_kpi", "results_dir_for", "clear_outputs", "STATUSES"]
+from model.errors import SpecError
+
+__all__ = ["StatusLogger", "read_status", "read_kpi", "results_dir_for", "clear_outputs", "check_can_write",
+           "STATUSES"]
 
 STATUSES = ("STARTED", "RUNNING", "SUCCESS", "FAILURE")
 
@@ -21,6 +25,28 @@ def results_dir_for(spec: dict, action: str) -> Path:
     if explicit:
         return Path(explicit)
     return Path(spec.get("results_dir", "runs/default")) / action
+
+
+def check_can_write(target: Path, key: str, folder: Path | None = None) -> None:
+    """SpecError (one line, nothing left behind) unless `target` can be written in `folder`.
+
+    `folder` (default: `target` itself, a folder to create) may not exist yet: its nearest
+    existing parent must be a folder that takes a new file. A real probe (create and remove a
+    hidden file), not os.access: root passes os.access on a read-only mount or /proc and would
+    only fail after the whole run.
+    """
+    nearest = Path(target if folder is None else folder).absolute()
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise SpecError(f"{key}: cannot write {target}: {nearest} is a file, not a folder")
+    probe = nearest / f".depth_net_write_probe{os.getpid()}"
+    try:
+        probe.touch()
+    except OSError as err:
+        raise SpecError(f"{key}: cannot write {target}: creating a file in {nearest} fails "
+                        f"({err.strerror or err}); choose another {key}") from None
+    probe.unlink()
 
 
 def clear_outputs(out_dir: Path, folders: tuple[str, ...]) -> None:

@@ -19,9 +19,8 @@ import torch
 
 from model.errors import RunFailed, SpecError
 from model.evaluation.predictor import load_network
-from model.export.onnx import check_export_size, check_onnx, check_opset, compare_with_pytorch, export_onnx, \
-    temp_path_for
-from model.status import StatusLogger, results_dir_for
+from model.export.onnx import check_export_size, check_onnx, check_opset, compare_with_pytorch, export_onnx
+from model.status import StatusLogger, check_can_write, results_dir_for
 
 __all__ = ["check", "run", "onnx_path"]
 
@@ -30,26 +29,6 @@ def onnx_path(spec: dict) -> Path:
     """`export.onnx_file`, or `<export results dir>/depth_net.onnx`."""
     value = spec["export"].get("onnx_file")
     return Path(value) if value else results_dir_for(spec, "export") / "depth_net.onnx"
-
-
-def _check_writable(out: Path) -> None:
-    """The folder of `out` (or its nearest existing parent) takes a new file; SpecError otherwise.
-
-    A real probe (create and remove a hidden file), not os.access: root passes os.access on a
-    read-only mount or /proc and would only fail after the whole export.
-    """
-    folder = out.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise SpecError(f"export.onnx_file: cannot write {out}: {folder} is a file, not a folder")
-    probe = temp_path_for(folder / out.name)
-    try:
-        probe.touch()
-    except OSError as err:
-        raise SpecError(f"export.onnx_file: cannot write {out}: creating a file in {folder} fails "
-                        f"({err.strerror or err}); choose another export.onnx_file") from None
-    probe.unlink()
 
 
 def check(spec: dict) -> None:
@@ -63,7 +42,7 @@ def check(spec: dict) -> None:
     if out.is_dir():
         raise SpecError(f"export.onnx_file: {out} is a folder; name the .onnx file to write")
     if section.get("onnx_file"):  # the default lies in the results dir, which the CLI has checked
-        _check_writable(out)
+        check_can_write(out, "export.onnx_file", out.parent)
     _, cfg = load_network(spec, "export")
     spec["model"] = cfg.to_dict()
 
