@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -85,9 +87,6 @@ def kernel_profile(fn, left, right, count: int) -> tuple[list[dict], dict]:
 
 def wall_ms(fn, left, right, repeats: int = 30) -> float:
     """Median wall ms of one forward (synchronised)."""
-    import statistics
-    import time
-
     times = []
     for _ in range(repeats):
         torch.cuda.synchronize()

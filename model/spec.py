@@ -283,7 +283,7 @@ def load_spec(path: str | Path | None, action: str, overrides: Iterable[str] = (
     fill_defaults(schema, spec)
     validate_spec(spec, schema, source, override_keys, overrides)
     _note_tao_only(spec, source)
-    spec = _map_leaves(schema, _map_leaves(schema, spec, _coerce_int), _expand_path)
+    spec = _map_leaves(schema, spec, lambda leaf, value: _expand_path(leaf, _coerce_int(leaf, value)))
     _check_network(spec, source, override_keys, overrides)
     return spec
 
