@@ -7,7 +7,6 @@ into the sample dict of docs/ARCHITECTURE.md (section Data).
 from __future__ import annotations
 
 import abc
-
 import os
 from collections import Counter
 from pathlib import Path

@@ -8,8 +8,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, Sampler
-from torch.utils.data import default_collate
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, Sampler, default_collate
 
 from model.errors import SpecError
 

@@ -7,7 +7,6 @@ checking, augmentation and packing live in `StereoDataset` / `AnnotatedStereoDat
 from __future__ import annotations
 
 import abc
-
 from dataclasses import dataclass
 from pathlib import Path
 
