@@ -12,6 +12,12 @@ time says how much is left in launch gaps and how much in the kernels themselves
 
     python bench/profile_gpu.py --height 480 --width 640 --iters 8 --precision bf16 --json out.json
     python bench/profile_gpu.py --runtime compile --precision bf16 --json out.json
+    python bench/profile_gpu.py --runtime compile --stages --precision bf16 --json out.json
+
+`--stages` (with `--runtime compile`) also cuts the forward into its stages (backbone, volume,
+aggregation, context, geometry pyramids, one GRU iteration, the last iteration with the
+upsampling), compiles each on its own and reports its GPU busy time: where the compiled
+forward's time goes, which the fused kernels' names do not say.
 """
 
 from __future__ import annotations
@@ -85,6 +91,69 @@ def kernel_profile(fn, left, right, count: int) -> tuple[list[dict], dict]:
     return rows[:count], totals
 
 
+def compiled_stage_times(net, fast, left: torch.Tensor, right: torch.Tensor, iters: int) -> dict[str, dict]:
+    """GPU busy ms and kernel count of each forward stage, compiled on its own (no CUDA graphs).
+
+    The stages are FastFoundationStereo.forward's calls in order (see stereo_net.py), each fed
+    the previous stages' real outputs; "GRU iteration" counts (iters - 1) times per forward.
+    """
+    from model.network.disparity import soft_argmin
+    from model.network.geometry import GeometryEncoder
+
+    cfg, b = net.cfg, left.shape[0]
+    run = {}
+
+    def stage(name: str, fn, *inputs, per_forward: int = 1):
+        compiled = torch.compile(fn, dynamic=False)
+        with torch.inference_mode(), fast._cudnn_flags(), fast._autocast():
+            for _ in range(3):
+                out = compiled(*inputs)
+            _, totals = kernel_profile(lambda *_: compiled(*inputs), None, None, 0)
+        run[name] = {"busy_ms": totals["busy_ms"] * per_forward,
+                     "kernels": totals["kernel_launches"] * per_forward, "per_forward": per_forward}
+        return out
+
+    feats = stage("feature (backbone, left+right)", lambda l, r: net.feature(torch.cat([l, r])), left, right)
+    feats_l = [f[:b] for f in feats]
+    fl4, fr4 = feats_l[0], feats[0][b:]
+    stem_2x = stage("stem_2", net.stem_2, left)
+    volume = stage("volume (gwc + concat + corr_feature_att)",
+                   lambda a, c: net.corr_feature_att(net._initial_volume(a, c), a), fl4, fr4)
+    def aggregate(v, f):
+        agg = net.cost_agg(v, f)
+        return agg, soft_argmin(net.classifier(agg))
+
+    volume, init_disp = stage("cost_agg + classifier + soft_argmin", aggregate, volume, feats_l)
+
+    def context(f):
+        h, inp = net.cnet(f)
+        inp = torch.relu(inp)
+        inp = net.cam(inp) * inp
+        return torch.tanh(h), inp, net.sam(inp)
+
+    hidden, inp, att = stage("context (cnet, cam, sam)", context, fl4)
+    def pyramids(a, c, v):
+        g = GeometryEncoder(a, c, v[:, :cfg.volume_dim], cfg.corr_levels, cfg.corr_radius, net.channels_last)
+        return g, (*g.geo_pyramid, *g.corr_pyramid)
+
+    with torch.inference_mode():
+        geo = pyramids(fl4, fr4, volume)[0]  # the loop's lookups
+    stage("geometry pyramids", lambda a, c, v: pyramids(a, c, v)[1], fl4, fr4, volume)
+
+    def iteration(disp, h, with_mask=False):  # geo's pyramids: free tensors, lifted to graph inputs
+        h, mask, delta = net.update_block(h, inp, geo.lookup(disp), disp, att, with_mask=with_mask)
+        return h, mask, disp + delta.float()
+
+    stage("GRU iteration (lookup + update)", iteration, init_disp, hidden, per_forward=iters - 1)
+
+    def last(disp, h):
+        _, mask, disp = iteration(disp, h, with_mask=True)
+        return net._upsample(disp, mask, stem_2x)
+
+    stage("last iteration + upsample", last, init_disp, hidden)
+    return run
+
+
 def wall_ms(fn, left, right, repeats: int = 30) -> float:
     """Median wall ms of one forward (synchronised)."""
     times = []
@@ -106,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime", default="eager", choices=["eager", "compile"],
                         help="compile: Inductor kernels profiled without CUDA graphs, wall time with and without")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--stages", action="store_true",
+                        help="with --runtime compile: GPU busy time of each forward stage, compiled alone")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
@@ -142,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         fn = torch.inference_mode()(plain)
         result["wall_ms"] = {"compile": wall_ms(fn, left, right),
                              "compile+cudagraphs": wall_ms(torch.inference_mode()(graphed), left, right)}
+        if args.stages:
+            result["compiled_stages"] = compiled_stage_times(fast.net, fast, left, right, args.iters)
     kernels, totals = kernel_profile(fn, left, right, args.top)
     result.update(kernels=kernels, **totals)
     title = f"{args.height}x{args.width}, {args.iters} iters, {args.precision}, {args.runtime}"
@@ -149,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"GPU ms per forward by stage ({title}):")
         for name, ms in sorted(result["stages_ms"].items(), key=lambda kv: -kv[1]):
             print(f"  {name:<20} {ms:8.2f}")
+    if "compiled_stages" in result:
+        print(f"GPU busy ms per forward by stage, each compiled alone ({title}):")
+        for name, row in result["compiled_stages"].items():
+            print(f"  {name:<42} {row['busy_ms']:7.2f} ms {row['kernels']:6.0f} kernels")
+        print(f"  {'sum':<42} {sum(r['busy_ms'] for r in result['compiled_stages'].values()):7.2f} ms")
     print(f"wall ms per forward ({title}): " + ", ".join(f"{k} {v:.2f}" for k, v in result["wall_ms"].items()))
     print(f"GPU busy {result['busy_ms']:.2f} ms in {result['kernel_launches']:.0f} kernels per forward "
           f"(mean {1e3 * result['busy_ms'] / max(result['kernel_launches'], 1):.1f} us per kernel)")
