@@ -77,34 +77,43 @@ class FastForward:
         key: the spec section named in errors (e.g. "inference").
         device: where `net` runs (default: the device of its first parameter, else the CPU).
         optimize: fold BatchNorms, fuse the GRU gate convs, run activations in place and
-            (half precision) pre-cast weights for inference.
+            (half precision) pad the cost volume's channels to a multiple of 8 and pre-cast
+            weights for inference.
         inplace: apply those rewrites to `net` itself (saves a weight copy) instead of a copy.
         channels_last: store conv weights channels-last (NHWC / NDHWC, what cuDNN's half
             kernels use) so the activations follow; needs `optimize`. None (the default): on for
             `compile` at half precision, where it removes cuDNN's layout transforms around each
             conv (H100, bf16, 8 iterations: 480 x 640 13.7 -> 12.4 ms, 320 x 736 11.6 -> 10.1 ms,
             bench/network_gpu.py), off elsewhere (CUDA graphs alone gain nothing from it).
+        pad_channels: carry the cost volume with its channels padded to a multiple of 8
+            (`fusion.pad_volume_channels`, same result); needs `optimize`. None (the default): on
+            at half precision, where cuDNN's kernels want multiples of 8 (H100, compile bf16
+            channels-last, 480 x 640, 8 iterations: 11.8 -> 11.2 ms); off in fp32.
     """
 
     def __init__(self, net: torch.nn.Module, runtime: str = "eager", precision: str = "fp32",
                  iters: int | None = None, key: str = "inference",
                  device: torch.device | None = None, optimize: bool = True, inplace: bool = False,
-                 channels_last: bool | None = None) -> None:
+                 channels_last: bool | None = None, pad_channels: bool | None = None) -> None:
         if device is None:
             first = next(iter(net.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")
         check_mode(runtime, precision, device, key)
         if channels_last is None:
             channels_last = runtime == "compile" and PRECISIONS[precision] is not None
+        if pad_channels is None:
+            pad_channels = PRECISIONS[precision] is not None
         net = net.eval()
         if optimize:
             from model.network.fusion import (cast_weights, fold_batch_norms, fuse_gru_gates,
-                                              inplace_activations, to_channels_last)
+                                              inplace_activations, pad_volume_channels, to_channels_last)
 
             net = net if inplace else copy.deepcopy(net)
             fold_batch_norms(net)
             fuse_gru_gates(net)
             inplace_activations(net)
+            if pad_channels:
+                pad_volume_channels(net)
             if PRECISIONS[precision] is not None:
                 cast_weights(net, PRECISIONS[precision])
             if channels_last:
@@ -121,13 +130,25 @@ class FastForward:
         if runtime == "compile":
             self._fn = torch.compile(self._forward, mode="reduce-overhead", dynamic=False)
 
+    def _cudnn_flags(self) -> contextlib.AbstractContextManager:
+        """cuDNN settings for one call, set outside the traced / captured forward.
+
+        * fp32 means fp32: cuDNN's TF32 convolutions (on by default) drift ~1e-2 px from the
+          reference, so they are off for fp32.
+        * `compile` and `cudagraph` run static shapes, so cuDNN benchmarks its algorithms once
+          per input size (`benchmark=True`; what bench/network_gpu.py measures) instead of
+          taking its heuristic pick; `eager` keeps the process setting (an evaluate over
+          per-image sizes would benchmark every size).
+        """
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        benchmark = self.runtime != "eager" or torch.backends.cudnn.benchmark
+        allow_tf32 = self._dtype is not None and torch.backends.cudnn.allow_tf32
+        return torch.backends.cudnn.flags(enabled=True, benchmark=benchmark, deterministic=False,
+                                          allow_tf32=allow_tf32)
+
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self._dtype is None:
-            # fp32 means fp32: cuDNN's TF32 convolutions (on by default) drift ~1e-2 px from
-            # the reference, so they are switched off for this forward only.
-            if self.device.type == "cuda":
-                return torch.backends.cudnn.flags(enabled=True, benchmark=torch.backends.cudnn.benchmark,
-                                                  deterministic=False, allow_tf32=False)
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self._dtype)
 
@@ -138,6 +159,10 @@ class FastForward:
     @torch.inference_mode()
     def __call__(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """Disparity [B,1,H,W] (fp32) for normalised [B,3,H,W] inputs on the network's device."""
+        with self._cudnn_flags():
+            return self._call(left, right)
+
+    def _call(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         key = (tuple(left.shape), left.dtype)
         if self.runtime == "compile" and key not in self._compiled_shapes:
             self._compiled_shapes.add(key)

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["fold_batch_norms", "fuse_gru_gates", "inplace_activations", "cast_weights", "to_channels_last"]
+__all__ = ["fold_batch_norms", "fuse_gru_gates", "inplace_activations", "pad_volume_channels", "cast_weights",
+           "to_channels_last"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -91,6 +92,67 @@ def inplace_activations(net: nn.Module) -> int:
     return changed
 
 
+def _pad_conv(conv: nn.Module, in_ch: int | None = None, out_ch: int | None = None) -> None:
+    """Grow `conv`'s input / output channels to `in_ch` / `out_ch` with zero weights and bias, in place."""
+    transposed = isinstance(conv, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
+    in_dim, out_dim = (0, 1) if transposed else (1, 0)  # ConvTranspose weights are [in, out, ...]
+    weight = conv.weight.data
+    for dim, size in ((in_dim, in_ch), (out_dim, out_ch)):
+        if size is not None and size > weight.shape[dim]:
+            extra = list(weight.shape)
+            extra[dim] = size - weight.shape[dim]
+            weight = torch.cat([weight, weight.new_zeros(extra)], dim=dim)
+    conv.weight = nn.Parameter(weight, requires_grad=False)
+    if out_ch is not None and conv.bias is not None and out_ch > conv.bias.shape[0]:
+        bias = torch.cat([conv.bias.data, conv.bias.data.new_zeros(out_ch - conv.bias.shape[0])])
+        conv.bias = nn.Parameter(bias, requires_grad=False)
+    conv.in_channels = in_ch or conv.in_channels
+    conv.out_channels = out_ch or conv.out_channels
+
+
+def pad_volume_channels(net: nn.Module, multiple: int = 8) -> int:
+    """Carry the cost volume with its channels padded to a multiple of `multiple`; returns convs changed.
+
+    bp2's volume has volume_dim = 28 channels, and cuDNN's half-precision NHWC kernels want
+    multiples of 8: for 28 they pad every input on every call and pick slower kernels (H100,
+    bf16, one 28 -> 28 3^3 conv at 1/4 of 480 x 640: 515 us, at 32 -> 32: 338 us;
+    bench/conv_channels.py). Here every 3D conv reading the volume gets zero input channels, and
+    every conv producing it (3D convs and the volume stem's feature attention) zero output
+    channels, zero bias: the extra channels are 0 everywhere (LeakyReLU / ReLU(0) = 0,
+    sigmoid(att) * 0 = 0, 0 + 0 skips), so the result is the same. The disparity transformer
+    (LayerNorm and attention over the channels) keeps volume_dim: its input conv keeps its
+    outputs and `_Up` pads the transformer's result before the skip add; the geometry encoder
+    reads the first volume_dim channels. Needs `fold_batch_norms` first (no BatchNorm may sit
+    on a padded channel). Inference only; a no-op when volume_dim is already a multiple.
+    """
+    from model.network.blocks import FeatureAtt
+
+    cfg = getattr(net, "cfg", None)
+    if cfg is None or cfg.volume_dim % multiple == 0:
+        return 0
+    c, padded = cfg.volume_dim, -(-cfg.volume_dim // multiple) * multiple
+    volume_path = [net.corr_feature_att, net.cost_agg, net.classifier]
+    for part in volume_path:
+        if any(isinstance(m, _BNS) for m in part.modules()):
+            raise ValueError("pad_volume_channels needs the BatchNorms folded first (fold_batch_norms)")
+    keep_in = net.corr_feature_att.layers[0].conv  # reads the gwc + concat volume: not padded
+    keep_out = net.cost_agg.post8_to_4.upsample[0].conv  # feeds the transformer: stays volume_dim
+    att_convs = {id(m.feat_att[-1]) for part in volume_path for m in part.modules()
+                 if isinstance(m, FeatureAtt) and m.feat_att[-1].out_channels == c}
+    changed = 0
+    for part in volume_path:
+        for conv in part.modules():
+            is_3d = isinstance(conv, (nn.Conv3d, nn.ConvTranspose3d))
+            if not (is_3d or id(conv) in att_convs):
+                continue
+            grow_in = is_3d and conv.in_channels == c and conv is not keep_in
+            grow_out = conv.out_channels == c and conv is not keep_out
+            if grow_in or grow_out:
+                _pad_conv(conv, padded if grow_in else None, padded if grow_out else None)
+                changed += 1
+    return changed
+
+
 def cast_weights(net: nn.Module, dtype: torch.dtype) -> int:
     """Cast the weights and biases of every conv / linear layer to `dtype` in place; returns how many.
 
@@ -113,6 +175,8 @@ def to_channels_last(net: nn.Module) -> int:
     """
     changed = 0
     for module in net.modules():
+        if hasattr(module, "channels_last"):  # FastFoundationStereo: its geometry features too
+            module.channels_last = True
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
             module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
             changed += 1

@@ -54,11 +54,14 @@ class GeometryEncoder:
         volume: [B, c, D, h, w] aggregated cost volume.
         num_levels: corr_levels.
         radius: corr_radius.
+        channels_last: `lookup` returns its features channels-last (a permuted view, no copy
+            to NCHW), for a network whose convs run channels-last (`fusion.to_channels_last`).
     """
 
     def __init__(self, feat_left: torch.Tensor, feat_right: torch.Tensor, volume: torch.Tensor,
-                 num_levels: int, radius: int) -> None:
+                 num_levels: int, radius: int, channels_last: bool = False) -> None:
         self.radius = radius
+        self.channels_last = channels_last
         corr = row_correlation(feat_left, feat_right).unsqueeze(3)  # [B, h, w, 1, w']
         # The volume pyramid keeps the volume's dtype (half under bf16/fp16 autocast: half the
         # memory and bandwidth of the largest lookup tensor); taps are interpolated in fp32.
@@ -84,7 +87,8 @@ class GeometryEncoder:
             corr_taps = sample_taps(corr, self.coords * scale - d * scale, self.radius)  # [B, h, w, 1, 2r+1]
             out.append(geo_taps.reshape(b, h, w, -1))
             out.append(corr_taps.reshape(b, h, w, -1))
-        return torch.cat(out, dim=-1).permute(0, 3, 1, 2).contiguous()
+        feats = torch.cat(out, dim=-1).permute(0, 3, 1, 2)  # [B, C, h, w] view of NHWC memory
+        return feats if self.channels_last else feats.contiguous()
 
 
 def _pool_last(x: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,7 @@ class FastFoundationStereo(nn.Module):
         )
         self.spx_2_gru = SpxToHalf(cfg.spx_2_gru_widths)
         self.spx_gru = nn.Sequential(nn.ConvTranspose2d(cfg.spx_2_gru_widths[3], cfg.spx_gru_out, 4, 2, 1))
+        self.channels_last = False  # set by fusion.to_channels_last: geometry features stay NHWC
 
     def _amp(self, x: torch.Tensor) -> contextlib.AbstractContextManager:
         """bf16 autocast for the conv stages when cfg.mixed_precision (else leave any outer autocast)."""
@@ -103,7 +104,9 @@ class FastFoundationStereo(nn.Module):
             att = self.sam(inp)  # [B, 1, h, w]
         init_disp = soft_argmin(logits)  # [B, 1, h, w], 1/4 px, fp32
         with torch.autocast(left.device.type, enabled=False):  # lookups stay fp32
-            geo = GeometryEncoder(fl4, fr4, volume, cfg.corr_levels, cfg.corr_radius)
+            # [:, :volume_dim]: a fast path may carry zero channels past it (fusion.pad_volume_channels)
+            geo = GeometryEncoder(fl4, fr4, volume[:, :cfg.volume_dim], cfg.corr_levels, cfg.corr_radius,
+                                  self.channels_last)
         return init_disp, geo, net, inp, att, stem_2x
 
     def _initial_volume(self, fl4: torch.Tensor, fr4: torch.Tensor) -> torch.Tensor:

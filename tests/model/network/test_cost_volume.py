@@ -60,6 +60,10 @@ def test_geometry_lookup_layout():
     corr = row_correlation(fl, fr)  # [1, h, w, w']
     x, y = 4, 1  # correlation taps at x - disp + k - 1 = 1, 2, 3
     assert torch.allclose(out[0, 9:12, y, x], corr[0, y, x, 1:4])
+    # channels-last networks get the same numbers as an NHWC view (no copy back to NCHW)
+    nhwc = GeometryEncoder(fl, fr, volume, num_levels=2, radius=1, channels_last=True).lookup(disp)
+    assert torch.equal(nhwc, out) and nhwc.is_contiguous(memory_format=torch.channels_last)
+    assert not nhwc.is_contiguous()
 
 
 def test_context_upsample_of_constant_is_four_times():

@@ -1,21 +1,24 @@
-"""Inference rewrites: BN folding, fused GRU gates and channels-last keep the output; casts hit convs only."""
+"""Inference rewrites: BN folding, fused GRU gates, padded volume channels and channels-last keep the
+output; casts hit convs only."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
+import pytest
 import torch
 from torch import nn
 
 from model.config import NetworkConfig
 from model.network import build_network
 from model.network.fusion import (cast_weights, fold_batch_norms, fuse_gru_gates, inplace_activations,
-                                  to_channels_last)
+                                  pad_volume_channels, to_channels_last)
 
 
-def _tiny_with_stats() -> nn.Module:
+def _tiny_with_stats(**widths) -> nn.Module:
     torch.manual_seed(0)
-    net = build_network(NetworkConfig.tiny())
+    net = build_network(dataclasses.replace(NetworkConfig.tiny(), **widths))
     with torch.no_grad():  # non-trivial BN statistics and affine terms, so folding is really tested
         for m in net.modules():
             if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
@@ -45,7 +48,7 @@ def test_channels_last_keeps_the_output():
     with torch.no_grad():
         want = net(left, right, iters=2)
         cl = copy.deepcopy(net)
-        assert to_channels_last(cl) > 0
+        assert to_channels_last(cl) > 0 and cl.channels_last and not net.channels_last
         got = cl(left.contiguous(memory_format=torch.channels_last), right, iters=2)
     assert (got - want).abs().max().item() <= 1e-4
 
@@ -104,3 +107,25 @@ def test_inplace_activations_keep_the_output():
         assert n > 0 and all(m.inplace for m in rewritten.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU)))
         got = rewritten(left, right, iters=3)
     assert (got - want).abs().max().item() <= 1e-3
+
+
+def test_padded_volume_channels_keep_the_output():
+    net = _tiny_with_stats(volume_dim=12)  # bp2's 28 is not a multiple of 8 either
+    left, right = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    with pytest.raises(ValueError, match="fold_batch_norms"):
+        pad_volume_channels(copy.deepcopy(net))
+    with torch.no_grad():
+        want = net(left, right, iters=3)
+        padded = copy.deepcopy(net)
+        fold_batch_norms(padded)
+        assert pad_volume_channels(padded) > 0
+        assert padded.corr_feature_att.layers[1].conv.weight.shape[:2] == (16, 16)
+        assert padded.classifier.layers[0].in_channels == 16
+        # the transformer keeps volume_dim: its input conv reads 16 channels and writes 12
+        assert padded.cost_agg.post8_to_4.upsample[0].conv.weight.shape[:2] == (12, 16)
+        volumes = []
+        padded.cost_agg.register_forward_hook(lambda _m, _i, out: volumes.append(out))
+        got = padded(left, right, iters=3)
+    assert volumes[0].shape[1] == 16 and volumes[0][:, 12:].abs().max().item() == 0.0
+    assert (got - want).abs().max().item() <= 1e-3
+    assert pad_volume_channels(_tiny_with_stats()) == 0  # volume_dim 8: nothing to pad
