@@ -85,16 +85,21 @@ class FastForward:
             `compile` at half precision, where it removes cuDNN's layout transforms around each
             conv (H100, bf16, 8 iterations: 480 x 640 13.7 -> 12.4 ms, 320 x 736 11.6 -> 10.1 ms,
             bench/network_gpu.py), off elsewhere (CUDA graphs alone gain nothing from it).
-        pad_channels: carry the cost volume with its channels padded to a multiple of 8
-            (`fusion.pad_volume_channels`, same result); needs `optimize`. None (the default): on
-            at half precision, where cuDNN's kernels want multiples of 8 (H100, compile bf16
-            channels-last, 480 x 640, 8 iterations: 11.8 -> 11.2 ms); off in fp32.
+        pad_channels: carry the cost volume and the GRU's odd-width tensors with zero channels
+            up to multiples of 8 (`fusion.pad_volume_channels` / `pad_gru_channels`, same result);
+            needs `optimize`. None (the default): on at half precision with channels-last, where
+            cuDNN's NHWC kernels want multiples of 8 (H100, compile bf16, 480 x 640, 8
+            iterations: 11.8 -> 11.2 ms with the volume padded); off otherwise.
+        convs_2d: run the 3^3 / 1x3x3 Conv3ds as 2D convs plus a shifted sum along disparity
+            (`fusion.Conv3dAsConv2d`); needs `optimize`. None (the default): on for `compile` at
+            half precision with channels-last, where the sum fuses into the next kernel.
     """
 
     def __init__(self, net: torch.nn.Module, runtime: str = "eager", precision: str = "fp32",
                  iters: int | None = None, key: str = "inference",
                  device: torch.device | None = None, optimize: bool = True, inplace: bool = False,
-                 channels_last: bool | None = None, pad_channels: bool | None = None) -> None:
+                 channels_last: bool | None = None, pad_channels: bool | None = None,
+                 convs_2d: bool | None = None) -> None:
         if device is None:
             first = next(iter(net.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")
@@ -102,11 +107,14 @@ class FastForward:
         if channels_last is None:
             channels_last = runtime == "compile" and PRECISIONS[precision] is not None
         if pad_channels is None:
-            pad_channels = PRECISIONS[precision] is not None
+            pad_channels = channels_last and PRECISIONS[precision] is not None
+        if convs_2d is None:
+            convs_2d = runtime == "compile" and channels_last and PRECISIONS[precision] is not None
         net = net.eval()
         if optimize:
-            from model.network.fusion import (cast_weights, fold_batch_norms, fuse_gru_gates,
-                                              inplace_activations, pad_volume_channels, to_channels_last)
+            from model.network.fusion import (cast_weights, convs3d_as_convs2d, fold_batch_norms, fuse_gru_gates,
+                                              inplace_activations, pad_gru_channels, pad_volume_channels,
+                                              to_channels_last)
 
             net = net if inplace else copy.deepcopy(net)
             fold_batch_norms(net)
@@ -114,10 +122,13 @@ class FastForward:
             inplace_activations(net)
             if pad_channels:
                 pad_volume_channels(net)
+                pad_gru_channels(net)
             if PRECISIONS[precision] is not None:
                 cast_weights(net, PRECISIONS[precision])
             if channels_last:
                 to_channels_last(net)
+            if convs_2d:
+                convs3d_as_convs2d(net)
         self.net = net
         self.device = device
         self.runtime = runtime

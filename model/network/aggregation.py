@@ -9,7 +9,6 @@ With c = volume_dim (28) and D = max_disparity / 4, the shapes are
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from model.network.blocks import AxialPlanarConv3d, ConvNormAct, FeatureAtt, ResnetBasicBlock
@@ -59,8 +58,6 @@ class _Up(nn.Module):
 
     def forward(self, coarse: torch.Tensor, skip: torch.Tensor, feat: torch.Tensor | None = None) -> torch.Tensor:
         x = self.upsample(coarse)
-        if x.shape[1] < skip.shape[1]:  # skip carries zero channels (fusion.pad_volume_channels)
-            x = F.pad(x, (0, 0) * (x.dim() - 2) + (0, skip.shape[1] - x.shape[1]))
         x += skip  # in place on the fresh upsampled volume (its producers' backward needs no output)
         for layer in self.out:
             x = layer(x, feat) if isinstance(layer, FeatureAtt) else layer(x)

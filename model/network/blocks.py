@@ -8,13 +8,24 @@ Attribute names follow the upstream (NVlabs) bp2 checkpoint: a conv wrapper hold
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConvNormAct", "ResnetBasicBlock", "FeatureAtt", "AxialPlanarConv3d"]
+__all__ = ["ConvNormAct", "ResnetBasicBlock", "FeatureAtt", "AxialPlanarConv3d", "pad_channels_to"]
 
 _CONV = {(2, False): nn.Conv2d, (3, False): nn.Conv3d, (2, True): nn.ConvTranspose2d, (3, True): nn.ConvTranspose3d}
 _BATCH = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 _INSTANCE = {2: nn.InstanceNorm2d, 3: nn.InstanceNorm3d}
+
+
+def pad_channels_to(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """`x` [B, C, ...] with zero channels appended up to `channels` (as is when C >= channels).
+
+    For a conv whose inputs the inference fast path padded to a multiple of 8
+    (`fusion.pad_gru_channels`); a no-op for the network as built.
+    """
+    extra = channels - x.shape[1]
+    return F.pad(x, (0, 0) * (x.dim() - 2) + (0, extra)) if extra > 0 else x
 
 
 class ConvNormAct(nn.Module):

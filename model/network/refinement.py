@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.network.blocks import pad_channels_to
+
 __all__ = ["UpdateBlock"]
 
 
@@ -22,7 +24,7 @@ class _MotionEncoder(nn.Module):
         self.conv = nn.Conv2d(c2 + d2, final, 3, padding=1)
 
     def forward(self, disp: torch.Tensor, geo: torch.Tensor) -> torch.Tensor:
-        cor = F.relu(self.convc2(F.relu(self.convc1(geo))))
+        cor = F.relu(self.convc2(F.relu(self.convc1(pad_channels_to(geo, self.convc1.in_channels)))))
         dsp = F.relu(self.convd2(F.relu(self.convd1(disp))))
         out = F.relu(self.conv(torch.cat([cor, dsp], dim=1)))
         return torch.cat([out, disp], dim=1)  # [B, final + 1, h, w]
@@ -131,6 +133,7 @@ class UpdateBlock(nn.Module):
         iteration's disparity, so the other iterations' masks would be computed for nothing.
         """
         motion = self.encoder(disp, geo)
-        net = self.gru04(att, net, torch.cat([inp, motion], dim=1))
+        x = pad_channels_to(torch.cat([inp, motion], dim=1), self.gru04.conv0[0].in_channels)
+        net = self.gru04(att, net, x)
         mask = 0.25 * self.mask(net) if with_mask else None
         return net, mask, self.disp_head(net)

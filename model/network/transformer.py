@@ -87,6 +87,9 @@ class DisparityTransformer(nn.Module):
         self.register_buffer("pos_table", sinusoidal_table(num_tokens, dim), persistent=False)
 
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
+        dim = self.pos_table.shape[-1]
+        if volume.shape[1] > dim:  # zero channels past dim (fusion.pad_volume_channels) pass through as zeros
+            return F.pad(self(volume[:, :dim]), (0, 0, 0, 0, 0, 0, 0, volume.shape[1] - dim))
         b, c, d, h, w = volume.shape
         x = volume.permute(0, 3, 4, 2, 1).reshape(b * h * w, d, c)
         x = x + self.pos_table.to(x.dtype)

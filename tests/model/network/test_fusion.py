@@ -12,8 +12,9 @@ from torch import nn
 
 from model.config import NetworkConfig
 from model.network import build_network
-from model.network.fusion import (cast_weights, fold_batch_norms, fuse_gru_gates, inplace_activations,
-                                  pad_volume_channels, to_channels_last)
+from model.network.fusion import (Conv3dAsConv2d, cast_weights, convs3d_as_convs2d, fold_batch_norms,
+                                  fuse_gru_gates, inplace_activations, pad_gru_channels, pad_volume_channels,
+                                  to_channels_last)
 
 
 def _tiny_with_stats(**widths) -> nn.Module:
@@ -121,11 +122,68 @@ def test_padded_volume_channels_keep_the_output():
         assert pad_volume_channels(padded) > 0
         assert padded.corr_feature_att.layers[1].conv.weight.shape[:2] == (16, 16)
         assert padded.classifier.layers[0].in_channels == 16
-        # the transformer keeps volume_dim: its input conv reads 16 channels and writes 12
-        assert padded.cost_agg.post8_to_4.upsample[0].conv.weight.shape[:2] == (12, 16)
+        # the transformer attends over volume_dim channels only; the padded ones pass as zeros
+        transformer_in = []
+        padded.cost_agg.post8_to_4.upsample[1].sa[0].register_forward_pre_hook(
+            lambda _m, args: transformer_in.append(args[0].shape[-1]))
         volumes = []
         padded.cost_agg.register_forward_hook(lambda _m, _i, out: volumes.append(out))
         got = padded(left, right, iters=3)
     assert volumes[0].shape[1] == 16 and volumes[0][:, 12:].abs().max().item() == 0.0
+    assert transformer_in == [12]
     assert (got - want).abs().max().item() <= 1e-3
     assert pad_volume_channels(_tiny_with_stats()) == 0  # volume_dim 8: nothing to pad
+
+
+def test_conv3d_as_conv2d_keeps_the_output():
+    net = _tiny_with_stats()
+    left, right = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = net(left, right, iters=2)
+        rewritten = copy.deepcopy(net)
+        fold_batch_norms(rewritten)
+        to_channels_last(rewritten)  # the 2D convs read channels-last-3d volumes as views
+        n_fit = sum(Conv3dAsConv2d.fits(m) for m in rewritten.modules())
+        assert convs3d_as_convs2d(rewritten) == n_fit > 0
+        assert not any(Conv3dAsConv2d.fits(m) for m in rewritten.modules())
+        assert isinstance(rewritten.classifier.layers[0], Conv3dAsConv2d)  # 3^3, 'same'
+        got = rewritten(left, right, iters=2)
+    assert (got - want).abs().max().item() <= 1e-3
+    # one conv on its own, 3-tap and 1-tap kernels, NCDHW and channels-last-3d input
+    for kernel in ((3, 3, 3), (1, 3, 3), (3, 1, 1)):
+        conv = nn.Conv3d(22, 7, kernel, padding=tuple(k // 2 for k in kernel))
+        x = torch.randn(2, 22, 6, 8, 9)
+        with torch.no_grad():
+            for inp in (x, x.contiguous(memory_format=torch.channels_last_3d)):
+                assert (Conv3dAsConv2d(conv)(inp) - conv(x)).abs().max().item() <= 1e-5
+    assert not Conv3dAsConv2d.fits(nn.Conv3d(22, 7, 3, stride=2, padding=1))
+    assert not Conv3dAsConv2d.fits(nn.Conv3d(8, 8, 3, padding=1))  # 3 * 8 taps > 8 inputs: more memory
+    assert Conv3dAsConv2d.fits(nn.Conv3d(8, 8, (1, 3, 3), padding=(0, 1, 1)))
+    assert not Conv3dAsConv2d.fits(nn.Conv3d(5, 7, (17, 1, 1), padding=(8, 0, 0)))
+
+
+def test_padded_gru_channels_keep_the_output():
+    # odd widths everywhere in the refinement loop, as in bp2 (hidden 60, gating 100, head 36, ...)
+    net = _tiny_with_stats(gru_hidden=12, disp_head_input_dim=12, motion_encoder_widths=(16, 16, 8, 6),
+                           motion_encoder_final=13, gru_gating_conv_widths=(18, 22), disp_head_intermediate=10,
+                           cnet_conv04_widths=(12, 9))
+    left, right = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = net(left, right, iters=3)
+        padded = copy.deepcopy(net)
+        with pytest.raises(ValueError, match="fold_batch_norms"):
+            pad_gru_channels(padded)
+        fold_batch_norms(padded)
+        with pytest.raises(ValueError, match="fuse_gru_gates"):
+            pad_gru_channels(padded)
+        fuse_gru_gates(padded)
+        assert pad_gru_channels(padded) > 0
+        ub = padded.update_block
+        assert ub.gru04.large_gru.convzr.weight.shape[:2] == (32, 24)  # [z 12 + 4; r 12 + 4] from hx 22 + 2
+        assert ub.gru04.large_gru.convq.weight.shape[:2] == (16, 40)  # cat([r * h 12 + 4, x 18 + 6])
+        assert ub.encoder.convc1.in_channels % 8 == 0 and ub.gru04.conv0[0].in_channels % 8 == 0
+        hidden = []
+        ub.register_forward_hook(lambda _m, _i, out: hidden.append(out[0]))
+        got = padded(left, right, iters=3)
+    assert all(h.shape[1] == 16 and h[:, 12:].abs().max().item() == 0.0 for h in hidden)
+    assert (got - want).abs().max().item() <= 1e-3
