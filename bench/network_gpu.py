@@ -90,23 +90,27 @@ def _measure(net, mode: str, h: int, w: int, iters: int, args, reference: dict) 
     # (allocated): a CUDA graph's activations live in its private pool, allocated once at
     # capture, and replays never pass through the allocator, so max_memory_allocated() would
     # see only the weights and the output. The CUDA context (~500 MB, driver-owned) is not included.
+    # What the row adds is measured against the smaller of what was reserved before it and what
+    # stays reserved after its teardown: memory of earlier rows that is released during this one
+    # (a graph pool freed late) must not make the row look smaller, nor a pool this row leaves
+    # behind make it look free.
     gc.collect()
     torch.cuda.empty_cache()
-    base_mb = torch.cuda.memory_reserved() / 2**20  # what earlier rows left (references, ~0)
+    before_mb = torch.cuda.memory_reserved() / 2**20
     torch.cuda.reset_peak_memory_stats()
     fast = _fast(net, mode, iters)
     left1, right1 = _scene(h, w, 1)
     first_ms, _ = _time(fast, left1, right1, 0, args.warmup)
-    first_peak_mb = torch.cuda.max_memory_reserved() / 2**20 - base_mb  # with cuDNN's algorithm search
+    first_peak_mb = torch.cuda.max_memory_reserved() / 2**20  # with cuDNN's algorithm search
     torch.cuda.empty_cache()  # drop the search's workspaces; graph pools stay while their graph lives
     torch.cuda.reset_peak_memory_stats()  # steady state: weights + graph pool or activations + workspace
     _, times = _time(fast, left1, right1, args.repeats, 0)
-    peak_mb = torch.cuda.max_memory_reserved() / 2**20 - base_mb
+    peak_mb = torch.cuda.max_memory_reserved() / 2**20
     peak_alloc_mb = torch.cuda.max_memory_allocated() / 2**20
     times.sort()
     row = {"mode": mode, "height": h, "width": w, "iters": iters, "first_call_ms": first_ms,
            "median_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))],
-           "peak_mb": peak_mb, "peak_allocated_mb": peak_alloc_mb, "first_call_peak_mb": first_peak_mb}
+           "peak_allocated_mb": peak_alloc_mb}
     disp = fast(left1, right1)
     key = (h, w, iters)
     if mode == BASELINE:
@@ -118,7 +122,7 @@ def _measure(net, mode: str, h: int, w: int, iters: int, args, reference: dict) 
         left4, right4 = _scene(h, w, 4)
         _, times4 = _time(fast, left4, right4, max(5, args.repeats // 5), 2)
         row["batch4_fps"] = 4 * 1e3 / statistics.median(times4)
-    del fast
+    del fast, disp
     if mode.startswith("compile"):
         # Inductor's CUDA graph trees keep one memory pool per device for every compiled function
         # and Dynamo keeps each compiled frame: without a reset the next row's memory counts
@@ -128,6 +132,9 @@ def _measure(net, mode: str, h: int, w: int, iters: int, args, reference: dict) 
 
         reset_cudagraph_trees()
     gc.collect()
+    torch.cuda.empty_cache()
+    floor_mb = min(before_mb, torch.cuda.memory_reserved() / 2**20)
+    row["peak_mb"], row["first_call_peak_mb"] = peak_mb - floor_mb, first_peak_mb - floor_mb
     return row
 
 
@@ -141,14 +148,17 @@ def _golden_parity(net, golden: Path, modes: list[str]) -> dict:
     return out
 
 
-def _real_epe(net, real: Path, modes: list[str]) -> dict:
+REAL_SOURCES = {"middlebury2014Q.txt": "Middlebury", "kitti2015.txt": "Kitti", "kitti2012.txt": "Kitti"}
+
+
+def _real_epe(net, real: Path, modes: list[str], files: list[str]) -> dict:
     from model.data.datasets import build_dataset
     from model.evaluation.metrics import compute_metrics
     from model.network.padding import InputPadder
 
-    sources = [("Middlebury", "middlebury2014Q.txt"), ("Kitti", "kitti2015.txt"), ("Kitti", "kitti2012.txt")]
     samples = []
-    for name, fname in sources:
+    for fname in files:
+        name = REAL_SOURCES[fname]
         ds = build_dataset({"dataset_name": name, "data_file": str(real / fname)}, split="test",
                            augmentation=None, max_disparity=192)
         samples += [ds[i] for i in range(len(ds))]
@@ -177,11 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-batch4", dest="batch4", action="store_false")
     parser.add_argument("--golden", type=Path, default=None, help="golden folder: weights + case A parity")
     parser.add_argument("--real", type=Path, default=None, help="shared real samples folder: EPE per mode")
+    parser.add_argument("--real-files", default=",".join(REAL_SOURCES),
+                        help="annotation files of --real to score (a compile mode compiles per image size)")
     parser.add_argument("--real-modes", default=None,
                         help="modes scored with --real / --golden (default: every non-compile mode; "
                              "a compile mode compiles once per image size)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    files = [f for f in args.real_files.split(",") if f]
+    unknown = sorted(set(files) - set(REAL_SOURCES))
+    if unknown:
+        print(f"error: --real-files: {unknown} not among {list(REAL_SOURCES)}", file=sys.stderr)
+        return 2
     if not torch.cuda.is_available():
         print("error: bench/network_gpu.py needs a CUDA GPU", file=sys.stderr)
         return 2
@@ -197,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         result["golden_A_max_abs_diff_px"] = _golden_parity(net, args.golden, plain)
         print("golden_A_max_abs_diff_px", json.dumps(result["golden_A_max_abs_diff_px"]), flush=True)
     if args.real is not None:
-        result["real_epe"] = _real_epe(net, args.real, plain)
+        result["real_files"] = files
+        result["real_epe"] = _real_epe(net, args.real, plain, files)
         print("real_epe", json.dumps(result["real_epe"]), flush=True)
     reference: dict = {}
     # compile modes last: their first call compiles for a minute, the table should not wait on it

@@ -89,7 +89,8 @@ class FastForward:
             up to multiples of 8 (`fusion.pad_volume_channels` / `pad_gru_channels`, same result);
             needs `optimize`. None (the default): on at half precision with channels-last, where
             cuDNN's NHWC kernels want multiples of 8 (H100, compile bf16, 480 x 640, 8
-            iterations: 11.8 -> 11.2 ms with the volume padded); off otherwise.
+            iterations, one run: 12.95 ms without, 11.10 ms with, 10.65 ms with `convs_2d` too);
+            off otherwise.
         convs_2d: run the 3^3 / 1x3x3 Conv3ds as 2D convs plus a shifted sum along disparity
             (`fusion.Conv3dAsConv2d`); needs `optimize`. None (the default): on for `compile` at
             half precision with channels-last, where the sum fuses into the next kernel.
