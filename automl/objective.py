@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import statistics
 import time
 import warnings
 from pathlib import Path
@@ -227,25 +228,36 @@ class StereoObjective:
 
 
 def _measure_latency_ms(spec: dict, checkpoint: str, repeats: int = 5) -> float:
-    """Median forward time (ms) of the trained network at the export / evaluate input size."""
+    """Median forward time (ms) of the trained network at the export input size (default 320 x 736).
+
+    On a CUDA GPU the forward is the one evaluate / inference deploy: `evaluate.runtime` and
+    `evaluate.precision` (`FastForward`: eager, torch.compile or CUDA graphs; fp32 / bf16 / fp16),
+    warmed up first (compile and capture happen on the first calls). On the CPU it is eager fp32,
+    the only CPU mode that needs no per-trial compilation.
+    """
     import torch
 
+    from model.evaluation.runtime import FastForward
     from model.network.checkpoint import load_network_from_checkpoint
 
     net, _ = load_network_from_checkpoint(checkpoint)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    net = net.to(device).eval()
-    section = spec.get("export") or {}
-    h, w = int(section.get("input_height") or 320), int(section.get("input_width") or 736)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    section = spec.get("evaluate") or {}
+    runtime, precision = "eager", "fp32"
+    if device.type == "cuda":
+        runtime, precision = section.get("runtime", "eager"), section.get("precision", "fp32")
+    forward = FastForward(net.to(device), runtime, precision, key="evaluate", device=device, inplace=True)
+    export = spec.get("export") or {}
+    h, w = int(export.get("input_height") or 320), int(export.get("input_width") or 736)
     left = torch.zeros(1, 3, h, w, device=device)  # [B, 3, H, W]
+    warmup = 1 if runtime == "eager" else 3
     times = []
-    with torch.no_grad():
-        for _ in range(repeats + 1):
-            if device == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            net(left, left)
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times.append((time.perf_counter() - start) * 1000.0)
-    return sorted(times[1:])[len(times[1:]) // 2]
+    for _ in range(warmup + repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        forward(left, left)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times[warmup:])
