@@ -17,7 +17,9 @@ in fp32 (see `stereo_net.py`), which is what holds accuracy.
 
 With `optimize=True` (the default) the network is first rewritten for inference
 (`model/network/fusion.py`): BatchNorms folded into their convs, and for half precision the
-conv / linear weights cast once. `inplace=False` does that on a copy and leaves `net` as is.
+conv / linear weights cast once; `compile` at half precision also runs channels-last with
+odd channel counts padded to multiples of 8 and the 1x3x3 / classifier 3D convs as 2D convs
+(all exact rewrites). `inplace=False` does that on a copy and leaves `net` as is.
 """
 
 from __future__ import annotations
