@@ -33,9 +33,9 @@ from model.network import build_network  # noqa: E402
 from model.network.checkpoint import load_network_weights  # noqa: E402
 
 # runtime-precision[-flags]: "raw" = the network as built (no BN folding / weight pre-cast), the
-# baseline; "cl" = channels-last weights and activations; "nopad" = the cost volume and the GRU keep
-# their odd channel counts (channels-last half precision pads them to multiples of 8 by default); "no2d" = compile keeps cuDNN's 3D convs
-# (instead of 2D convs + shifted sums, fusion.Conv3dAsConv2d).
+# baseline; "cl" = channels-last weights and activations; "nopad" = the cost volume and the GRU
+# keep their odd channel counts (channels-last half precision pads them to multiples of 8 by
+# default); "no2d" = compile keeps cuDNN's 3D convs (not 2D convs + shifted sums, Conv3dAsConv2d).
 BASELINE = "eager-fp32-raw"
 MODES = [BASELINE, "eager-fp32", "eager-bf16", "cudagraph-fp32", "cudagraph-bf16", "cudagraph-fp16",
          "compile-bf16-cl"]  # compile-bf16-cl: what `runtime: compile, precision: bf16` runs

@@ -98,9 +98,8 @@ def compiled_stage_times(net, fast, left: torch.Tensor, right: torch.Tensor, ite
     the previous stages' real outputs; "GRU iteration" counts (iters - 1) times per forward.
     """
     from model.network.disparity import soft_argmin
-    from model.network.geometry import GeometryEncoder
 
-    cfg, b = net.cfg, left.shape[0]
+    b = left.shape[0]
     run = {}
 
     def stage(name: str, fn, *inputs, per_forward: int = 1):
@@ -119,26 +118,21 @@ def compiled_stage_times(net, fast, left: torch.Tensor, right: torch.Tensor, ite
     stem_2x = stage("stem_2", net.stem_2, left)
     volume = stage("volume (gwc + concat + corr_feature_att)",
                    lambda a, c: net.corr_feature_att(net._initial_volume(a, c), a), fl4, fr4)
+
     def aggregate(v, f):
         agg = net.cost_agg(v, f)
         return agg, soft_argmin(net.classifier(agg))
 
     volume, init_disp = stage("cost_agg + classifier + soft_argmin", aggregate, volume, feats_l)
-
-    def context(f):
-        h, inp = net.cnet(f)
-        inp = torch.relu(inp)
-        inp = net.cam(inp) * inp
-        return torch.tanh(h), inp, net.sam(inp)
-
-    hidden, inp, att = stage("context (cnet, cam, sam)", context, fl4)
-    def pyramids(a, c, v):
-        g = GeometryEncoder(a, c, v[:, :cfg.volume_dim], cfg.corr_levels, cfg.corr_radius, net.channels_last)
-        return g, (*g.geo_pyramid, *g.corr_pyramid)
-
+    hidden, inp, att = stage("context (cnet, cam, sam)", net._context, fl4)
     with torch.inference_mode():
-        geo = pyramids(fl4, fr4, volume)[0]  # the loop's lookups
-    stage("geometry pyramids", lambda a, c, v: pyramids(a, c, v)[1], fl4, fr4, volume)
+        geo = net._geometry(fl4, fr4, volume)  # the loop's lookups
+
+    def pyramids(a, c, v):
+        g = net._geometry(a, c, v)
+        return (*g.geo_pyramid, *g.corr_pyramid)
+
+    stage("geometry pyramids", pyramids, fl4, fr4, volume)
 
     def iteration(disp, h, with_mask=False):  # geo's pyramids: free tensors, lifted to graph inputs
         h, mask, delta = net.update_block(h, inp, geo.lookup(disp), disp, att, with_mask=with_mask)

@@ -79,8 +79,7 @@ class FastForward:
         key: the spec section named in errors (e.g. "inference").
         device: where `net` runs (default: the device of its first parameter, else the CPU).
         optimize: fold BatchNorms, fuse the GRU gate convs, run activations in place and
-            (half precision) pad the cost volume's channels to a multiple of 8 and pre-cast
-            weights for inference.
+            (half precision) pre-cast weights for inference; the three rewrites below need it.
         inplace: apply those rewrites to `net` itself (saves a weight copy) instead of a copy.
         channels_last: store conv weights channels-last (NHWC / NDHWC, what cuDNN's half
             kernels use) so the activations follow; needs `optimize`. None (the default): on for

@@ -113,6 +113,12 @@ def _regroup(t: torch.Tensor, dim: int, segments: list[tuple[int, int]]) -> torc
     return torch.cat(pieces, dim=dim)
 
 
+def _require_folded(parts: list[nn.Module], rewrite: str) -> None:
+    """ValueError when a BatchNorm is left in `parts`: padded channels must not pass through one."""
+    if any(isinstance(m, _BNS) for part in parts for m in part.modules()):
+        raise ValueError(f"{rewrite} needs the BatchNorms folded first (fold_batch_norms)")
+
+
 def _pad_layer(layer: nn.Module, in_segments: list[tuple[int, int]] | None = None,
                out_segments: list[tuple[int, int]] | None = None) -> None:
     """Grow a conv / linear layer's inputs and outputs with zero weights (and zero bias), in place.
@@ -157,9 +163,7 @@ def pad_volume_channels(net: nn.Module, multiple: int = 8) -> int:
         return 0
     c, padded = cfg.volume_dim, _round_up(cfg.volume_dim, multiple)
     volume_path = [net.corr_feature_att, net.cost_agg, net.classifier]
-    for part in volume_path:
-        if any(isinstance(m, _BNS) for m in part.modules()):
-            raise ValueError("pad_volume_channels needs the BatchNorms folded first (fold_batch_norms)")
+    _require_folded(volume_path, "pad_volume_channels")
     keep_in = net.corr_feature_att.layers[0].conv  # reads the gwc + concat volume: not padded
     att_convs = {id(m.feat_att[-1]) for part in volume_path for m in part.modules()
                  if isinstance(m, FeatureAtt) and m.feat_att[-1].out_channels == c}
@@ -190,10 +194,9 @@ def pad_gru_channels(net: nn.Module, multiple: int = 8) -> int:
     and `fuse_gru_gates` first; inference only. Returns the number of layers changed.
     """
     cfg = getattr(net, "cfg", None)
-    if cfg is None or any(isinstance(m, _BNS) for m in net.cnet.modules()):
-        if cfg is not None:
-            raise ValueError("pad_gru_channels needs the BatchNorms folded first (fold_batch_norms)")
+    if cfg is None:
         return 0
+    _require_folded([net.cnet], "pad_gru_channels")
     ub = net.update_block
     enc, gru, head = ub.encoder, ub.gru04, ub.disp_head.conv
     grus = (gru.small_gru, gru.large_gru)
@@ -222,16 +225,14 @@ def pad_gru_channels(net: nn.Module, multiple: int = 8) -> int:
                     (g.convq, [hidden, g0], [hidden])]  # cat([r * h, x])
     for layer, ins, outs in changes:
         _pad_layer(layer, ins, outs)
-    for block in head[1:-1]:
-        if not hasattr(block, "dwconv"):
-            continue  # the ReLU after the first head conv
+    blocks = [block for block in head[1:-1] if hasattr(block, "dwconv")]  # not the ReLU after head[0]
+    for block in blocks:
         _pad_layer(block.dwconv, None, [mid])  # depthwise: one [1, k, k] filter per channel
         block.dwconv.groups = block.dwconv.in_channels = mid[1]
         _pad_layer(block.pwconv1, [mid], None)
         _pad_layer(block.pwconv2, None, [mid])
         block.gamma = nn.Parameter(_regroup(block.gamma.data, 0, [mid]), requires_grad=False)
-        changes.append((block, None, None))
-    return len(changes)
+    return len(changes) + len(blocks)
 
 
 def cast_weights(net: nn.Module, dtype: torch.dtype) -> int:

@@ -86,7 +86,6 @@ class FastFoundationStereo(nn.Module):
         freed when it returns instead of living through the whole GRU loop: the geometry
         pyramids hold what the loop needs.
         """
-        cfg = self.cfg
         b = left.shape[0]
         with self._amp(left):
             feats = self.feature(torch.cat([left, right], dim=0))
@@ -97,17 +96,24 @@ class FastFoundationStereo(nn.Module):
             volume = self.corr_feature_att(volume, fl4)  # [B, c, D, h, w]
             volume = self.cost_agg(volume, feats_l)
             logits = self.classifier(volume)  # [B, D, h, w]
-            net, inp = self.cnet(fl4)
-            net = torch.tanh(net)
-            inp = torch.relu(inp)
-            inp = self.cam(inp) * inp
-            att = self.sam(inp)  # [B, 1, h, w]
+            net, inp, att = self._context(fl4)
         init_disp = soft_argmin(logits)  # [B, 1, h, w], 1/4 px, fp32
-        with torch.autocast(left.device.type, enabled=False):  # lookups stay fp32
+        return init_disp, self._geometry(fl4, fr4, volume), net, inp, att, stem_2x
+
+    def _context(self, fl4: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The GRU's initial hidden state, its context input and the spatial attention [B, 1, h, w]."""
+        net, inp = self.cnet(fl4)
+        inp = torch.relu(inp)
+        inp = self.cam(inp) * inp
+        return torch.tanh(net), inp, self.sam(inp)
+
+    def _geometry(self, fl4: torch.Tensor, fr4: torch.Tensor, volume: torch.Tensor) -> GeometryEncoder:
+        """The lookup pyramids of the aggregated volume and the row correlation (fp32 lookups)."""
+        cfg = self.cfg
+        with torch.autocast(fl4.device.type, enabled=False):
             # [:, :volume_dim]: a fast path may carry zero channels past it (fusion.pad_volume_channels)
-            geo = GeometryEncoder(fl4, fr4, volume[:, :cfg.volume_dim], cfg.corr_levels, cfg.corr_radius,
-                                  self.channels_last)
-        return init_disp, geo, net, inp, att, stem_2x
+            return GeometryEncoder(fl4, fr4, volume[:, :cfg.volume_dim], cfg.corr_levels, cfg.corr_radius,
+                                   self.channels_last)
 
     def _initial_volume(self, fl4: torch.Tensor, fr4: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg

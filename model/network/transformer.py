@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.network.blocks import pad_channels_to
+
 __all__ = ["DisparityTransformer", "sinusoidal_table"]
 
 NUM_HEADS = 4
@@ -89,7 +91,7 @@ class DisparityTransformer(nn.Module):
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         dim = self.pos_table.shape[-1]
         if volume.shape[1] > dim:  # zero channels past dim (fusion.pad_volume_channels) pass through as zeros
-            return F.pad(self(volume[:, :dim]), (0, 0, 0, 0, 0, 0, 0, volume.shape[1] - dim))
+            return pad_channels_to(self(volume[:, :dim]), volume.shape[1])
         b, c, d, h, w = volume.shape
         x = volume.permute(0, 3, 4, 2, 1).reshape(b * h * w, d, c)
         x = x + self.pos_table.to(x.dtype)

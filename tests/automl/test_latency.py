@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-import model.evaluation.runtime as runtime
 from automl.objective import _measure_latency_ms
+from model.evaluation import runtime
 from model.config import NetworkConfig
 from model.network import build_network
 
