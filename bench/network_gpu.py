@@ -35,7 +35,8 @@ from model.network.checkpoint import load_network_weights  # noqa: E402
 # runtime-precision[-flags]: "raw" = the network as built (no BN folding / weight pre-cast), the
 # baseline; "cl" = channels-last weights and activations; "nopad" = the cost volume and the GRU
 # keep their odd channel counts (channels-last half precision pads them to multiples of 8 by
-# default); "no2d" = compile keeps cuDNN's 3D convs (not 2D convs + shifted sums, Conv3dAsConv2d).
+# default); "no2d" = compile keeps cuDNN's 3D convs (not 2D convs + shifted sums, Conv3dAsConv2d);
+# "bench" / "nobench" = cuDNN's algorithm search on / off (default: off for compile fp16 only).
 BASELINE = "eager-fp32-raw"
 MODES = [BASELINE, "eager-fp32", "eager-bf16", "cudagraph-fp32", "cudagraph-bf16", "cudagraph-fp16",
          "compile-bf16-cl"]  # compile-bf16-cl: what `runtime: compile, precision: bf16` runs
@@ -47,7 +48,8 @@ def _fast(net, mode: str, iters: int | None) -> FastForward:
     return FastForward(copy.deepcopy(net).cuda(), runtime, precision, iters=iters, key="bench",
                        optimize="raw" not in flags, channels_last="cl" in flags,
                        pad_channels=False if "nopad" in flags else None,
-                       convs_2d=False if "no2d" in flags else None, inplace=True)
+                       convs_2d=False if "no2d" in flags else None, inplace=True,
+                       cudnn_benchmark=True if "bench" in flags else False if "nobench" in flags else None)
 
 
 def _load_net(golden: Path | None) -> torch.nn.Module:

@@ -84,3 +84,14 @@ def test_compile_keeps_compiling_past_dynamos_recompile_limit(monkeypatch):
     assert dynamo_config.recompile_limit == 8  # never lowered
     _allow_recompiles(11)  # an eleventh input size still compiles instead of falling back to eager
     assert dynamo_config.recompile_limit == 11
+
+
+@pytest.mark.parametrize("runtime,precision,want", [
+    ("compile", "fp16", False), ("compile", "bf16", True), ("compile", "fp32", True), ("cudagraph", "fp16", True)])
+def test_cudnn_search_is_off_for_compile_fp16_only(tiny_net, runtime, precision, want):
+    # built for a GPU without running on one: the settings are what the calls would run under
+    fast = FastForward(tiny_net, runtime, precision, iters=1, device=torch.device("cuda"))
+    with fast._cudnn_flags():
+        assert torch.backends.cudnn.benchmark is want
+    assert not FastForward(tiny_net, runtime, precision, iters=1, device=torch.device("cuda"),
+                           cudnn_benchmark=False).cudnn_benchmark
