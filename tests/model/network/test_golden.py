@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+
+import pytest
 import torch
 
 from model.network.disparity import soft_argmin
@@ -59,4 +62,21 @@ def test_inference_path_keeps_case_a_parity(bp2_net, golden_dir):
     fast = FastForward(bp2_net.eval(), "eager", "fp32")
     with torch.no_grad():
         disp = fast(golden["left"], golden["right"])
+    assert (disp - golden["disparity"]).abs().max() <= 1e-3
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("runtime", ["cudagraph", "compile"])
+def test_fp32_fast_runtimes_keep_case_a_parity_on_gpu(bp2_net, golden_dir, runtime):
+    """The fp32 fast paths on a GPU (TF32 off): case A within 1e-3 px, as eager on the CPU.
+
+    On the GPU machine `../shared` does not travel: point DEPTH_NET_SHARED at a copy.
+    """
+    from model.evaluation.runtime import FastForward
+
+    golden = torch.load(golden_dir / "golden_A.pt", weights_only=True)
+    fast = FastForward(copy.deepcopy(bp2_net).eval().cuda(), runtime, "fp32", inplace=True)
+    left, right = golden["left"].cuda(), golden["right"].cuda()
+    for _ in range(2):  # the second call replays the captured / compiled graph
+        disp = fast(left, right).cpu()
     assert (disp - golden["disparity"]).abs().max() <= 1e-3
