@@ -209,9 +209,10 @@ class FastForward:
         it ever held, so a search there stays reserved for good. The eager forward runs the same
         convolutions at the same shapes, so cuDNN searches here, on the ordinary allocator, and
         the compiled calls find most of its choices cached (H100, compile bf16, 480 x 640, 8
-        iterations: 612 -> 472 MB). Not all: cuDNN's cache key also holds the data pointers'
-        alignment, and compile fp16 still searched two 1x1 convs in the pool and kept 15.3 GB,
-        hence `cudnn_benchmark` off for compile fp16.
+        iterations: 612 -> 472 MB). Not all: compile fp16 still searched two bias-free 1x1 convs
+        in the pool and kept 15.3 GB (their cache keys differed from the eager calls'; the key
+        holds strides and pointer alignment, which Inductor's buffers need not share), hence
+        `cudnn_benchmark` off for compile fp16.
         """
         self._forward(left, right)
         torch.cuda.synchronize(self.device)
