@@ -28,12 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.config import NetworkConfig
 from model.evaluation.runtime import PRECISIONS, FastForward
 from model.network import build_network
+from model.network.fusion import _round_up
 
 CONVS = (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-
-
-def _round8(n: int) -> int:
-    return -(-n // 8) * 8
 
 
 def record_convs(fast: FastForward, left: torch.Tensor, right: torch.Tensor) -> dict[tuple, int]:
@@ -113,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             row = {"module": name, "input": list(shape), "out_channels": out_ch, "calls": count,
                    "us": time_call(conv, x, dtype)}
             if in_ch % 8 or out_ch % 8:
-                padded = padded_copy(conv, _round8(in_ch), _round8(out_ch))
+                padded = padded_copy(conv, _round_up(in_ch, 8), _round_up(out_ch, 8))
                 padded.weight.data = padded.weight.data.contiguous(memory_format=layout)
-                xp = torch.randn((shape[0], _round8(in_ch), *shape[2:]), device="cuda",
+                xp = torch.randn((shape[0], _round_up(in_ch, 8), *shape[2:]), device="cuda",
                                  dtype=dtype).contiguous(memory_format=layout)
                 row["padded_us"] = time_call(padded, xp, dtype)
             else:

@@ -112,12 +112,13 @@ class FastForward:
             first = next(iter(net.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")
         check_mode(runtime, precision, device, key)
+        half = PRECISIONS[precision] is not None
         if channels_last is None:
-            channels_last = runtime == "compile" and PRECISIONS[precision] is not None
+            channels_last = runtime == "compile" and half
         if pad_channels is None:
-            pad_channels = channels_last and PRECISIONS[precision] is not None
+            pad_channels = channels_last and half
         if convs_2d is None:
-            convs_2d = runtime == "compile" and channels_last and PRECISIONS[precision] is not None
+            convs_2d = runtime == "compile" and channels_last and half
         if cudnn_benchmark is None:
             cudnn_benchmark = runtime == "cudagraph" or (runtime == "compile" and precision != "fp16")
         net = net.eval()
@@ -133,7 +134,7 @@ class FastForward:
             if pad_channels:
                 pad_volume_channels(net)
                 pad_gru_channels(net)
-            if PRECISIONS[precision] is not None:
+            if half:
                 cast_weights(net, PRECISIONS[precision])
             if channels_last:
                 to_channels_last(net)

@@ -8,9 +8,13 @@ import pytest
 import torch
 
 from automl.objective import _measure_latency_ms
-from model.evaluation import runtime
 from model.config import NetworkConfig
+from model.evaluation import runtime
 from model.network import build_network
+
+
+# evaluate asks for CUDA graphs at bf16; the latency runs at the export size
+SPEC = {"evaluate": {"runtime": "cudagraph", "precision": "bf16"}, "export": {"input_height": 64, "input_width": 96}}
 
 
 @pytest.fixture()
@@ -37,11 +41,9 @@ def _spy(monkeypatch) -> list:
 
 def test_cpu_latency_is_eager_fp32_whatever_evaluate_asks(monkeypatch, tiny_checkpoint):
     built = _spy(monkeypatch)
-    spec = {"evaluate": {"runtime": "cudagraph", "precision": "bf16"},
-            "export": {"input_height": 64, "input_width": 96}}
     if torch.cuda.is_available():
         pytest.skip("the CPU fallback is what this checks")
-    ms = _measure_latency_ms(spec, str(tiny_checkpoint), repeats=2)
+    ms = _measure_latency_ms(SPEC, str(tiny_checkpoint), repeats=2)
     assert math.isfinite(ms) and ms > 0
     assert built == [("eager", "fp32", None)]  # the network's valid_iters, as evaluate runs it
 
@@ -49,8 +51,6 @@ def test_cpu_latency_is_eager_fp32_whatever_evaluate_asks(monkeypatch, tiny_chec
 @pytest.mark.gpu
 def test_gpu_latency_uses_the_evaluate_runtime(monkeypatch, tiny_checkpoint):
     built = _spy(monkeypatch)
-    spec = {"evaluate": {"runtime": "cudagraph", "precision": "bf16"},
-            "export": {"input_height": 64, "input_width": 96}}
-    ms = _measure_latency_ms(spec, str(tiny_checkpoint), repeats=3)
+    ms = _measure_latency_ms(SPEC, str(tiny_checkpoint), repeats=3)
     assert math.isfinite(ms) and ms > 0
     assert built == [("cudagraph", "bf16", None)]
