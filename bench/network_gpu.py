@@ -38,7 +38,7 @@ from model.network.checkpoint import load_network_weights  # noqa: E402
 # baseline; "cl" = channels-last weights and activations; "nopad" = the cost volume and the GRU
 # keep their odd channel counts (channels-last half precision pads them to multiples of 8 by
 # default); "no2d" = compile keeps cuDNN's 3D convs (not 2D convs + shifted sums, Conv3dAsConv2d);
-# "bench" / "nobench" = cuDNN's algorithm search on / off (default: off for compile fp16 only).
+# "bench" / "nobench" = cuDNN's algorithm search on / off (default: on for compile and cudagraph).
 BASELINE = "eager-fp32-raw"
 MODES = [BASELINE, "eager-fp32", "eager-bf16", "eager-fp16", "cudagraph-fp32", "cudagraph-bf16", "cudagraph-fp16",
          "compile-fp32", "compile-bf16-cl", "compile-fp16-cl"]  # what `runtime: X, precision: Y` runs

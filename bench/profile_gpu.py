@@ -7,7 +7,7 @@ and in total (the GPU busy time of one forward, and the number of kernels it lau
 
 `--runtime compile` profiles the Inductor-compiled forward without CUDA graphs (the profiler
 sees each fused kernel) and puts its wall time beside the same compiled forward replayed as
-CUDA graphs (`mode="reduce-overhead"`, what `compile` runs in the product): busy time vs wall
+CUDA graphs (`COMPILE_OPTIONS`, what `compile` runs in the product): busy time vs wall
 time says how much is left in launch gaps and how much in the kernels themselves.
 
     python bench/profile_gpu.py --height 480 --width 640 --iters 8 --precision bf16 --json out.json
@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.config import NetworkConfig  # noqa: E402
-from model.evaluation.runtime import FastForward  # noqa: E402
+from model.evaluation.runtime import COMPILE_OPTIONS, FastForward  # noqa: E402
 from model.network import build_network  # noqa: E402
 
 
@@ -103,7 +103,7 @@ def compiled_stage_times(net, fast, left: torch.Tensor, right: torch.Tensor, ite
     run = {}
 
     def stage(name: str, fn, *inputs, per_forward: int = 1):
-        compiled = torch.compile(fn, dynamic=False)
+        compiled = torch.compile(fn, dynamic=False, options={**COMPILE_OPTIONS, "triton.cudagraphs": False})
         with torch.inference_mode(), fast._cudnn_flags(), fast._autocast():
             for _ in range(3):
                 out = compiled(*inputs)
@@ -198,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         def forward_graphed(left, right):
             return fast._forward(left, right)
 
-        plain = torch.compile(forward_plain, dynamic=False)
-        graphed = torch.compile(forward_graphed, mode="reduce-overhead", dynamic=False)
+        plain = torch.compile(forward_plain, dynamic=False, options={**COMPILE_OPTIONS, "triton.cudagraphs": False})
+        graphed = torch.compile(forward_graphed, dynamic=False, options=COMPILE_OPTIONS)
         with torch.inference_mode():
             for _ in range(3):
                 plain(left, right)

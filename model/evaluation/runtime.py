@@ -5,8 +5,9 @@ over padded inputs (H, W multiples of 32). It is the same network modules in eve
 mode; only how the forward is launched changes:
 
 * `eager`     - plain PyTorch (any device);
-* `compile`   - `torch.compile(mode="reduce-overhead")` (Inductor fusion + its own CUDA graphs),
-                shapes static per input size; the first call per size compiles (tens of seconds);
+* `compile`   - `torch.compile` with Inductor's CUDA graphs (what `mode="reduce-overhead"` sets)
+                and its layout optimisation off (`COMPILE_OPTIONS`), shapes static per input
+                size; the first call per size compiles (tens of seconds);
 * `cudagraph` - the whole forward (all GRU iterations) captured once per input shape
                 into a CUDA graph and replayed: the forward is launch-bound (hundreds
                 of small kernels per iteration), and replay removes the CPU launch cost.
@@ -36,6 +37,15 @@ __all__ = ["FastForward", "check_mode", "RUNTIMES", "PRECISIONS"]
 
 RUNTIMES = ("eager", "compile", "cudagraph")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+#: Inductor options for `compile`: `mode="reduce-overhead"` (its CUDA graphs) with the layout
+#: optimisation off. That optimisation re-lays convolutions channels-last on its own, so their
+#: cuDNN cache keys differ from the eager warm-up's and cuDNN searches again inside Inductor's
+#: CUDA-graph pool, which keeps every trial workspace reserved (H100, 480 x 640, 8 iterations:
+#: fp32 40.7 GB held, 38.0 ms; with it off 0.67 GB, 35.8 ms; fp16 15.3 GB -> 0.47 GB; bf16
+#: unchanged, ~0.45 GB, ~10 ms). The channels-last that helps at half precision is ours
+#: (`channels_last`), set on the weights before compiling.
+COMPILE_OPTIONS = {"triton.cudagraphs": True, "layout_optimization": False}
 
 
 def check_mode(runtime: str, precision: str, device: torch.device, key: str = "inference") -> None:
@@ -97,10 +107,9 @@ class FastForward:
             half precision with channels-last, where the sum fuses into the next kernel.
         cudnn_benchmark: let cuDNN time its algorithms once per input size (`compile` /
             `cudagraph`, static shapes) instead of taking its heuristic pick. None (the default):
-            on for `cudagraph` and for `compile` at fp32 / bf16; off for `compile` at fp16, where
-            a search inside Inductor's CUDA-graph pool kept a 12.8 GB trial workspace reserved
-            for good (H100, 480 x 640: 15.3 GB with, 0.47 GB without; see
-            `_benchmark_outside_graph_pool`). `eager` keeps the process setting.
+            on for both; the search runs outside the CUDA-graph pools (`_capture`'s warm-up,
+            `_benchmark_outside_graph_pool`), so its trial workspaces are freed. `eager` keeps
+            the process setting.
     """
 
     def __init__(self, net: torch.nn.Module, runtime: str = "eager", precision: str = "fp32",
@@ -120,7 +129,7 @@ class FastForward:
         if convs_2d is None:
             convs_2d = runtime == "compile" and channels_last and half
         if cudnn_benchmark is None:
-            cudnn_benchmark = runtime == "cudagraph" or (runtime == "compile" and precision != "fp16")
+            cudnn_benchmark = runtime != "eager"
         net = net.eval()
         if optimize:
             from model.network.fusion import (cast_weights, convs3d_as_convs2d, fold_batch_norms, fuse_gru_gates,
@@ -151,7 +160,7 @@ class FastForward:
         self._compiled_shapes: set[tuple] = set()  # compile: the shapes Dynamo has compiled for
         self._fn: Callable = self._forward
         if runtime == "compile":
-            self._fn = torch.compile(self._forward, mode="reduce-overhead", dynamic=False)
+            self._fn = torch.compile(self._forward, dynamic=False, options=COMPILE_OPTIONS)
 
     def _cudnn_flags(self) -> contextlib.AbstractContextManager:
         """cuDNN settings for one call, set outside the traced / captured forward.
@@ -208,12 +217,11 @@ class FastForward:
         cuDNN's algorithm search (benchmark=True) allocates a trial workspace per candidate.
         Inductor's first calls run inside its CUDA-graph memory pool, which keeps every segment
         it ever held, so a search there stays reserved for good. The eager forward runs the same
-        convolutions at the same shapes, so cuDNN searches here, on the ordinary allocator, and
-        the compiled calls find most of its choices cached (H100, compile bf16, 480 x 640, 8
-        iterations: 612 -> 472 MB). Not all: compile fp16 still searched two bias-free 1x1 convs
-        in the pool and kept 15.3 GB (their cache keys differed from the eager calls'; the key
-        holds strides and pointer alignment, which Inductor's buffers need not share), hence
-        `cudnn_benchmark` off for compile fp16.
+        convolutions at the same shapes and layouts, so cuDNN searches here, on the ordinary
+        allocator, and the compiled calls find its choices cached (H100, 480 x 640, 8
+        iterations: compile bf16 612 -> 472 MB). Only while the layouts match: with Inductor's
+        own layout optimisation on, fp16 still searched two 1x1 convs in the pool (15.3 GB) and
+        fp32 others (40.7 GB), hence `COMPILE_OPTIONS`.
         """
         self._forward(left, right)
         torch.cuda.synchronize(self.device)
