@@ -38,6 +38,9 @@ from model.config import NetworkConfig  # noqa: E402
 from model.evaluation.runtime import COMPILE_OPTIONS, FastForward  # noqa: E402
 from model.network import build_network  # noqa: E402
 
+#: what `compile` builds, without Inductor's CUDA graphs: the profiler sees each fused kernel
+UNGRAPHED = {**COMPILE_OPTIONS, "triton.cudagraphs": False}
+
 
 def stage_times(net, fast, left, right, repeats: int) -> dict[str, float]:
     """Mean GPU ms per forward spent inside each top-level child module."""
@@ -103,7 +106,7 @@ def compiled_stage_times(net, fast, left: torch.Tensor, right: torch.Tensor, ite
     run = {}
 
     def stage(name: str, fn, *inputs, per_forward: int = 1):
-        compiled = torch.compile(fn, dynamic=False, options={**COMPILE_OPTIONS, "triton.cudagraphs": False})
+        compiled = torch.compile(fn, dynamic=False, options=UNGRAPHED)
         with torch.inference_mode(), fast._cudnn_flags(), fast._autocast():
             for _ in range(3):
                 out = compiled(*inputs)
@@ -198,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         def forward_graphed(left, right):
             return fast._forward(left, right)
 
-        plain = torch.compile(forward_plain, dynamic=False, options={**COMPILE_OPTIONS, "triton.cudagraphs": False})
+        plain = torch.compile(forward_plain, dynamic=False, options=UNGRAPHED)
         graphed = torch.compile(forward_graphed, dynamic=False, options=COMPILE_OPTIONS)
         with torch.inference_mode():
             for _ in range(3):

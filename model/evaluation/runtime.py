@@ -121,7 +121,8 @@ class FastForward:
             first = next(iter(net.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")
         check_mode(runtime, precision, device, key)
-        half = PRECISIONS[precision] is not None
+        dtype = PRECISIONS[precision]
+        half = dtype is not None
         if channels_last is None:
             channels_last = runtime == "compile" and half
         if pad_channels is None:
@@ -144,7 +145,7 @@ class FastForward:
                 pad_volume_channels(net)
                 pad_gru_channels(net)
             if half:
-                cast_weights(net, PRECISIONS[precision])
+                cast_weights(net, dtype)
             if channels_last:
                 to_channels_last(net)
             if convs_2d:
@@ -155,7 +156,7 @@ class FastForward:
         self.precision = precision
         self.iters = iters
         self.cudnn_benchmark = cudnn_benchmark
-        self._dtype = PRECISIONS[precision]
+        self._dtype = dtype
         self._graphs: dict[tuple, tuple] = {}  # cudagraph: one capture per input shape
         self._compiled_shapes: set[tuple] = set()  # compile: the shapes Dynamo has compiled for
         self._fn: Callable = self._forward
