@@ -47,6 +47,12 @@ def train_section() -> dict:
         "resume_training_checkpoint_path": path("Resume from this checkpoint (optimizer, epoch, RNG)."),
         "pretrained_model_path": path("Initial weights (bp2 .pth, TAO or our checkpoint, plain state dict)."),
         "precision": enum("fp32", ["fp32", "fp16", "bf16"], "Training precision."),
+        "runtime": enum("auto", ["auto", "eager", "compile"],
+                        "Training step runtime: compile = the fast path (encoder stages and one GRU iteration "
+                        "compiled by region, fused AdamW, no host sync per step; CUDA only); eager = the "
+                        "network as built; auto = compile on a GPU, eager on the CPU."),
+        "recompute_iterations": boolean(False, "Recompute each GRU iteration in the backward pass "
+                                        "(activation checkpointing): less memory, more arithmetic."),
         "clip_grad_norm": searchable(number(1.0, "Gradient norm clip; 0 disables.", 0.0), "linear", 0.0, 10.0),
         "log_every_n_steps": integer(50, "Log the training loss every N steps.", 1),
         "optim": _optim(),

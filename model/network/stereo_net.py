@@ -50,6 +50,8 @@ class FastFoundationStereo(nn.Module):
         self.spx_2_gru = SpxToHalf(cfg.spx_2_gru_widths)
         self.spx_gru = nn.Sequential(nn.ConvTranspose2d(cfg.spx_2_gru_widths[3], cfg.spx_gru_out, 4, 2, 1))
         self.channels_last = False  # set by fusion.to_channels_last: geometry features stay NHWC
+        # set by model.training.fast for the training runtime (not a module: no state_dict entry)
+        self.train_iteration = None
 
     def _amp(self, x: torch.Tensor) -> contextlib.AbstractContextManager:
         """bf16 autocast for the conv stages when cfg.mixed_precision (else leave any outer autocast)."""
@@ -65,19 +67,26 @@ class FastFoundationStereo(nn.Module):
         init_disp, geo, net, inp, att, stem_2x = self._encode(left, right)
         disp = init_disp
         preds = []
+        # training may run each iteration through a compiled / recomputed wrapper of _iteration
+        step = self.train_iteration if (not test_mode and self.train_iteration is not None) else self._iteration
         for itr in range(iters):  # static loop: iters is a Python int
-            disp = disp.detach()
-            geo_feat = geo.lookup(disp)
             # test mode upsamples only the last iteration: the others need no mask
             upsample = not test_mode or itr == iters - 1
-            with self._amp(left):
-                net, mask_feat, delta = self.update_block(net, inp, geo_feat, disp, att, with_mask=upsample)
-            disp = disp + delta.float()
+            net, disp, pred = step(geo, net, inp, att, disp.detach(), stem_2x, upsample)
             if upsample:
-                preds.append(self._upsample(disp, mask_feat, stem_2x))
+                preds.append(pred)
         if test_mode:
             return preds[-1]
         return init_disp, preds
+
+    def _iteration(self, geo: GeometryEncoder, net: torch.Tensor, inp: torch.Tensor, att: torch.Tensor,
+                   disp: torch.Tensor, stem_2x: torch.Tensor, upsample: bool) -> tuple:
+        """One refinement step -> (hidden, disparity at 1/4 res, full-res prediction or None)."""
+        geo_feat = geo.lookup(disp)
+        with self._amp(disp):
+            net, mask_feat, delta = self.update_block(net, inp, geo_feat, disp, att, with_mask=upsample)
+        disp = disp + delta.float()
+        return net, disp, self._upsample(disp, mask_feat, stem_2x) if upsample else None
 
     def _encode(self, left: torch.Tensor, right: torch.Tensor) -> tuple:
         """Everything before the GRU loop -> (init_disp, geometry encoder, net, inp, att, stem_2x).

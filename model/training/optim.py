@@ -41,12 +41,13 @@ def _get(optim: dict, key: str, default):
     return default if value is None else value
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], optim: dict) -> torch.optim.Optimizer:
+def build_optimizer(params: Iterable[torch.nn.Parameter], optim: dict, fused: bool = False) -> torch.optim.Optimizer:
     """The optimizer named by `optim["optimizer"]` (AdamW or SGD with momentum 0.9).
 
     Args:
         params: the parameters to train.
         optim: the spec's `train.optim` dict (`optimizer`, `lr`, `weight_decay`).
+        fused: use the fused CUDA kernel (one launch for all parameters; every parameter on CUDA).
     """
     name = _get(optim, "optimizer", "AdamW")
     lr = float(_get(optim, "lr", 1e-4))
@@ -54,9 +55,10 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], optim: dict) -> torch.
     if not lr > 0:
         raise SpecError(f"train.optim.lr: {lr} must be > 0")
     if name == "AdamW":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True if fused else None)
     if name == "SGD":
-        return torch.optim.SGD(params, lr=lr, momentum=_SGD_MOMENTUM, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=_SGD_MOMENTUM, weight_decay=weight_decay,
+                               fused=True if fused else None)
     raise SpecError(f"train.optim.optimizer: {name!r} is not one of {list(OPTIMIZERS)}")
 
 

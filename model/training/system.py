@@ -14,6 +14,7 @@ from model.config import NetworkConfig
 from model.errors import RunFailed
 from model.evaluation.metrics import METRIC_NAMES, compute_per_image
 from model.network import build_network
+from model.training.fast import fused_optimizer_ok, prepare_training_network, resolve_runtime
 from model.training.loss import compute_sequence_loss
 from model.training.optim import build_optimizer, build_scheduler
 
@@ -49,7 +50,13 @@ class StereoSystem(pl.LightningModule):
         self.max_disparity = float(spec.get("dataset", {}).get("max_disparity") or self.cfg.max_disparity)
         self.seed = int(spec.get("train", {}).get("seed", 0))
         self._last_loss: torch.Tensor | None = None
-        self.check_gradients = spec.get("train", {}).get("precision", "fp32") != "fp16"
+        train = spec.get("train", {})
+        self.check_gradients = train.get("precision", "fp32") != "fp16"
+        self.runtime = "eager"  # resolved in on_fit_start, when the device is known
+        # fast path: non-finite steps are skipped on the device (fused AdamW's found_inf) and
+        # counted there; the host looks at the count every `log_every_n_steps` steps, not every step
+        self.check_every = max(1, int(train.get("log_every_n_steps") or 50))
+        self._bad_steps: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ forward
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
@@ -57,6 +64,11 @@ class StereoSystem(pl.LightningModule):
         return self.model(left, right, iters=self.cfg.valid_iters, test_mode=True)
 
     # ------------------------------------------------------------------ train
+    def on_fit_start(self) -> None:
+        train = self.spec.get("train", {})
+        self.runtime = resolve_runtime(train.get("runtime", "auto"), self.device.type)
+        prepare_training_network(self.model, self.runtime, recompute=bool(train.get("recompute_iterations")))
+
     def on_train_epoch_start(self) -> None:
         # Reseed every epoch from (seed, epoch, rank): a run resumed at an epoch boundary draws
         # the same random numbers (dropout, main-process augmentation) as an uninterrupted one.
@@ -70,14 +82,33 @@ class StereoSystem(pl.LightningModule):
         loss, parts = compute_sequence_loss(init_disp, preds, batch["disp"], batch["valid"], self.max_disparity)
         self._last_loss = loss.detach()
         size = batch["left"].shape[0]
-        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size, sync_dist=True)
+        if self.runtime == "compile" and self.trainer.world_size == 1:
+            # no host sync per step: the epoch mean accumulates on the device; the progress bar
+            # (which reads a number, a sync) gets the step loss only every `check_every` steps
+            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=size)
+            if self.global_step % self.check_every == 0:
+                self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=size)
+        else:
+            self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size,
+                     sync_dist=True)
         self.log("train_epe", parts["epe"], on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # After backward (and the DDP all-reduce / AMP unscale), before the weights change:
-        # a non-finite loss or gradient stops the run here, so no checkpoint ever holds it.
+        # a non-finite loss or gradient stops the run, so no checkpoint ever holds it.
         loss = self._last_loss
+        if self._deferred_check(optimizer):
+            bad = ~torch.isfinite(loss).all() if loss is not None else torch.zeros((), dtype=torch.bool)
+            grads = [p.grad for p in self.parameters() if p.grad is not None]
+            if grads:
+                bad = bad | ~torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()
+            bad = bad.float()
+            optimizer.found_inf = bad  # the fused kernel skips this step on the device when set
+            self._bad_steps = bad if self._bad_steps is None else self._bad_steps + bad
+            if (self.global_step + 1) % self.check_every == 0:
+                self._raise_if_diverged()
+            return
         bad_loss = loss is not None and not bool(torch.isfinite(loss).all())
         bad_grad = False
         if self.check_gradients:  # fp16 overflows are the GradScaler's business, not a failure
@@ -87,10 +118,27 @@ class StereoSystem(pl.LightningModule):
         if failed:
             what = (f"non-finite loss ({float(loss)})" if bad_loss else "non-finite gradient" if bad_grad
                     else "non-finite loss or gradient on another rank")
-            raise RunFailed(
-                f"training diverged at step {self.global_step} (epoch {self.current_epoch}): {what}; lower "
-                f"train.optim.lr or set train.clip_grad_norm; the last checkpoint is intact"
-            )
+            self._diverged(what)
+
+    def _deferred_check(self, optimizer: torch.optim.Optimizer) -> bool:
+        """The sync-free check: fast runtime, one process, and an optimizer that honours found_inf."""
+        return (self.runtime == "compile" and self.check_gradients and self.trainer.world_size == 1
+                and bool(optimizer.defaults.get("fused")))
+
+    def _raise_if_diverged(self) -> None:
+        """Look at the device-side count of skipped non-finite steps (one host sync)."""
+        if self._bad_steps is not None and float(self._bad_steps) > 0:
+            self._diverged(f"{int(float(self._bad_steps))} step(s) with a non-finite loss or gradient "
+                           "(skipped, the weights are unchanged)")
+
+    def _diverged(self, what: str) -> None:
+        raise RunFailed(
+            f"training diverged at step {self.global_step} (epoch {self.current_epoch}): {what}; lower "
+            f"train.optim.lr or set train.clip_grad_norm; the last checkpoint is intact"
+        )
+
+    def on_train_epoch_end(self) -> None:
+        self._raise_if_diverged()
 
     # ------------------------------------------------------------------ validation
     # Epoch metrics are exact sums over images, reduced over all ranks at the epoch end: every
@@ -135,7 +183,9 @@ class StereoSystem(pl.LightningModule):
     # ------------------------------------------------------------------ optimizers
     def configure_optimizers(self) -> dict:
         optim = self.spec.get("train", {}).get("optim", {})
-        optimizer = build_optimizer(self.model.parameters(), optim)
+        fused = (resolve_runtime(self.spec.get("train", {}).get("runtime", "auto"), self.device.type) == "compile"
+                 and fused_optimizer_ok(self.model.parameters()))
+        optimizer = build_optimizer(self.model.parameters(), optim, fused=fused)
         total = self.trainer.estimated_stepping_batches
         total = int(total) if math.isfinite(total) else 1
         scheduler = build_scheduler(optimizer, optim, max(1, total))
