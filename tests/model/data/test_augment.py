@@ -10,13 +10,16 @@ import pytest
 
 from model.data.augment import AugmentationConfig, StereoArrays, augment
 from model.data.synthetic import render_stereo_pair
+from model.data.synthetic_textures import make_texture
 
 OFF = dict(brightness=[1, 1], contrast=[1, 1], saturation=[1, 1], hue=0.0)
 
 
 @pytest.fixture(scope="module")
 def pair() -> StereoArrays:
-    p = render_stereo_pair(np.random.default_rng(0), 64, 96, max_disparity=64)
+    # photometric differences off and a busy texture everywhere: the GT must explain the images
+    p = render_stereo_pair(np.random.default_rng(0), 64, 96, max_disparity=64, photometric=False,
+                           texture=lambda rng, h, w: make_texture("octaves", rng, h, w))
     return StereoArrays(p.left, p.right, p.disp, np.ones(p.disp.shape, bool), p.disp_right)
 
 
