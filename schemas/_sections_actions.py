@@ -40,6 +40,8 @@ def train_section() -> dict:
         "num_nodes": integer(1, "Nodes.", 1),
         "seed": integer(1234, "Global random seed.", 0),
         "num_epochs": integer(10, "Training epochs.", 1),
+        "max_minutes": number(None, "Stop after this many minutes of training (a checkpoint is written "
+                              "when it stops); null: no time limit.", 0.1, nullable=True),
         "checkpoint_interval": integer(1, "Write a checkpoint every N epochs.", 1),
         "checkpoints_to_keep": integer(0, "Keep only the newest N epoch checkpoints (plus the best one and "
                                        "dn_model_latest.pth); 0 keeps all. AutoML trials keep 1 unless set.", 0),

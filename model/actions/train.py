@@ -53,10 +53,14 @@ def _check_checkpoints(train: dict, model: dict) -> None:
     """Each named checkpoint exists, is readable and fits the spec's network (shapes, widths)."""
     named = [(key, train[key]) for key in ("pretrained_model_path", "resume_training_checkpoint_path")
              if train.get(key)]
+    from model.network.builtin import builtin_file
+
     for key, value in named:
+        if builtin_file(value, f"train.{key}") is not None:
+            continue
         if not Path(value).is_file():
             what = "is a folder" if Path(value).is_dir() else "does not exist"
-            raise CheckpointError(f"train.{key}: {value} {what} (give an existing .pth file or null)")
+            raise CheckpointError(f"train.{key}: {value} {what} (give an existing .pth file, `builtin` or null)")
     if not named:
         return
     from model.config import NetworkConfig

@@ -65,6 +65,12 @@ def resolve_model_file(value: str | Path, key: str, action: str) -> tuple[Path, 
     where = f"{action}.{key}"
     if path.is_file():
         return path, None
+    if key == "checkpoint":  # `builtin`: the shipped weights
+        from model.network.builtin import builtin_file
+
+        shipped = builtin_file(value, where)
+        if shipped is not None:
+            return shipped, None
     if not path.exists():
         raise _error(key)(f"{where}: {value}: file not found (nor a results folder)")
     for sub in subdirs:

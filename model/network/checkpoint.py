@@ -94,7 +94,14 @@ def to_native(state: Mapping[str, torch.Tensor], source: str = "state dict") -> 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
     """(state dict in native keys, the resolved spec stored with it or None)."""
-    path = Path(path)
+    from model.network.builtin import builtin_file, read_weights
+
+    path = builtin_file(path, "checkpoint") or Path(path)
+    if path.suffix == ".safetensors":  # weights as data (the shipped `builtin`): nothing unpickled
+        if not path.is_file():
+            raise CheckpointError(f"{path}: checkpoint file not found")
+        state, spec = read_weights(path)
+        return to_native(state, str(path)), spec
     state, spec = _extract(_load_object(path), str(path))
     return to_native(state, str(path)), spec
 

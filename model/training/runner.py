@@ -99,6 +99,7 @@ def trainer_options(spec: dict, out_dir: Path) -> dict:
         "strategy": strategy,
         "precision": PRECISIONS[precision],
         "max_epochs": int(train.get("num_epochs", 1)),
+        "max_time": {"seconds": float(train["max_minutes"]) * 60} if train.get("max_minutes") else None,
         "check_val_every_n_epoch": int(train.get("validation_interval", 1)),
         "limit_val_batches": None if has_val else 0,
         "gradient_clip_val": clip if clip > 0 else None,
@@ -127,8 +128,10 @@ def resume_checkpoint(train: dict, out_dir: Path) -> Path | None:
 
 def _load_weights(system: StereoSystem, path: Path, key: str) -> None:
     """Strictly load network weights (any format checkpoint.py reads); errors name the key."""
+    from model.network.builtin import builtin_file
     from model.network.checkpoint import load_network_weights
 
+    path = builtin_file(path, f"train.{key}") or path
     if not path.is_file():
         raise CheckpointError(f"train.{key}: {path} does not exist")
     load_network_weights(system.model, str(path), system.cfg)

@@ -1,0 +1,165 @@
+"""One run of the campaign that trains the shipped weights (`checkpoint: builtin`).
+
+    python scripts/train_builtin.py --run 3 --minutes 8 --start builtin --out runs/builtin \
+        --parts $OUT --real .gpu/shared/data/real
+    python scripts/train_builtin.py --join $FILES_AT --to model/weights/ffs_bp2_builtin.safetensors
+
+A run is `depth_net train -e references/builtin_recipe.yaml` (the product path, the fast
+training runtime on a GPU), starting from `--start` (`builtin`, a weights / checkpoint file, or
+`scratch`), with scenes of its own (seed 1000 + run) and a time limit. Its last checkpoint is
+written as fp16 safetensors (`<out>/ffs_bp2_builtin.safetensors`) whose metadata card adds this
+run to the campaign's record (runs, optimizer steps, samples, GPU minutes); with `--real` the
+new weights are scored against OpenCV SGBM on every shared real scene (bench/vs_sgbm.py) and
+the scores go into the card's learning curve. `--parts` splits the file into pieces under
+15 MB (what a GPU machine can hand back); `--join` puts them together again and checks the
+result loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from model.config import NetworkConfig  # noqa: E402
+from model.network.builtin import read_weights, save_weights  # noqa: E402
+from model.network.checkpoint import load_network_from_checkpoint, read_checkpoint  # noqa: E402
+
+RECIPE = ROOT / "references" / "builtin_recipe.yaml"
+PART_BYTES = 15 * 2**20
+WEIGHTS_NAME = "ffs_bp2_builtin.safetensors"
+
+
+def _card_of(start: str) -> dict:
+    """The campaign record carried by the starting weights ({} from scratch or a foreign file)."""
+    if start == "scratch":
+        return {}
+    from model.network.builtin import builtin_file
+
+    path = builtin_file(start, "--start") or Path(start)
+    if path.suffix != ".safetensors":
+        return {}
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata() or {}
+    return json.loads(meta.get("card", "{}"))
+
+
+def train_run(args: argparse.Namespace) -> int:
+    out = Path(args.out).resolve()
+    run_dir = out / f"run{args.run:03d}"
+    cmd = [sys.executable, "-m", "model.cli", "train", "--automl-policy", "off", "-e", str(RECIPE),
+           f"results_dir={run_dir}",
+           f"train.max_minutes={args.minutes}", f"train.seed={args.run}",
+           f"dataset.train_dataset.data_sources.0.seed={1000 + args.run}", f"train.optim.lr={args.lr}",
+           f"train.runtime={args.runtime}", f"dataset.train_dataset.batch_size={args.batch}",
+           f"dataset.train_dataset.workers={args.workers}"]
+    if args.start != "scratch":
+        cmd.append(f"train.pretrained_model_path={args.start}")
+    cmd += args.override
+    print("+", " ".join(cmd), flush=True)
+    started = time.time()
+    proc = subprocess.run(cmd, cwd=ROOT)
+    wall_min = (time.time() - started) / 60
+    latest = run_dir / "train" / "dn_model_latest.pth"
+    if proc.returncode != 0 or not latest.is_file():
+        print(f"error: training run {args.run} failed (exit {proc.returncode})", file=sys.stderr)
+        return 1
+    ckpt = torch.load(latest, map_location="cpu", weights_only=True)
+    steps = int(ckpt.get("global_step", 0))
+    state, spec = read_checkpoint(latest)
+    cfg = NetworkConfig.from_dict(spec["model"])
+    card = _card_of(args.start)
+    batch = int(spec["dataset"]["train_dataset"]["batch_size"])
+    crop = spec["dataset"]["train_dataset"]["augmentation"]["crop_size"]
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    runs = list(card.get("runs", []))
+    entry = {"run": args.run, "device": device, "wall_minutes": round(wall_min, 2), "steps": steps,
+             "samples": steps * batch, "batch": batch, "crop": crop, "lr": args.lr,
+             "train_iters": cfg.train_iters, "runtime": args.runtime, "start": args.start}
+    runs.append(entry)
+    card = {"data": "depth_net Synthetic scenes only (procedural, no third-party images)",
+            "recipe": "references/builtin_recipe.yaml", "runs": runs,
+            "steps": sum(r["steps"] for r in runs), "samples": sum(r["samples"] for r in runs),
+            "gpu_minutes": round(sum(r["wall_minutes"] for r in runs), 2)}
+    shipped = cfg.replace(train_iters=NetworkConfig().train_iters)  # a training setting, not the weights'
+    target = out / WEIGHTS_NAME
+    save_weights(state, target, shipped.to_dict(), card)
+    print(f"wrote {target}: run {args.run}, {steps} steps, {wall_min:.1f} min; campaign {card['gpu_minutes']} "
+          f"GPU-min, {card['samples']} samples", flush=True)
+    if args.real:
+        score = out / f"vs_sgbm_run{args.run:03d}.json"
+        subprocess.run([sys.executable, str(ROOT / "bench" / "vs_sgbm.py"), "--real", str(args.real),
+                        "--checkpoint", str(target), "--json", str(score)], cwd=ROOT, check=False)
+        if score.is_file():
+            entry["real"] = _summary(json.loads(score.read_text(encoding="utf-8")))
+            save_weights(state, target, shipped.to_dict(), card)
+    if args.parts:
+        split(target, Path(args.parts))
+    return 0
+
+
+def _summary(report: dict) -> dict:
+    """{scene: {epe, bp2, d1}} of the network from a vs_sgbm.py report (a list of scene rows)."""
+    return {row["scene"]: {k: round(float(row["net"][k]), 4) for k in ("epe", "bp2", "d1")}
+            for row in report if "net" in row}
+
+
+def split(path: Path, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    data = path.read_bytes()
+    parts = []
+    for i in range(0, len(data), PART_BYTES):
+        part = folder / f"{path.name}.part{i // PART_BYTES}"
+        part.write_bytes(data[i:i + PART_BYTES])
+        parts.append(part)
+    print(f"split {path} into {len(parts)} parts under {folder}")
+    return parts
+
+
+def join(folder: Path, target: Path) -> int:
+    parts = sorted(folder.glob(f"{WEIGHTS_NAME}.part*"), key=lambda p: int(p.suffix.removeprefix(".part")))
+    if not parts:
+        print(f"error: no {WEIGHTS_NAME}.part* files in {folder}", file=sys.stderr)
+        return 2
+    tmp = target.with_name(f".tmp-{target.name}")  # keeps the .safetensors suffix the reader goes by
+    tmp.write_bytes(b"".join(p.read_bytes() for p in parts))
+    read_weights(tmp)  # must parse before it replaces anything
+    load_network_from_checkpoint(tmp)
+    tmp.replace(target)
+    print(f"joined {len(parts)} parts into {target} ({target.stat().st_size / 2**20:.1f} MB)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=int, default=0, help="run number (scene seed 1000 + run)")
+    parser.add_argument("--minutes", type=float, default=8.0)
+    parser.add_argument("--start", default="builtin", help="builtin, a weights / checkpoint file, or scratch")
+    parser.add_argument("--lr", type=float, default=4e-4)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=14)
+    parser.add_argument("--runtime", default="auto", choices=["auto", "eager", "compile"])
+    parser.add_argument("--out", default="runs/builtin")
+    parser.add_argument("--real", default=None, help="shared real samples folder: score against SGBM")
+    parser.add_argument("--parts", default=None, help="also split the weights into <15 MB parts here")
+    parser.add_argument("--join", default=None, help="folder of parts to join (with --to)")
+    parser.add_argument("--to", default=str(ROOT / "model" / "weights" / WEIGHTS_NAME))
+    parser.add_argument("override", nargs="*", help="extra dotted.key=value overrides for the run")
+    args = parser.parse_args(argv)
+    if args.join:
+        return join(Path(args.join), Path(args.to))
+    return train_run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
