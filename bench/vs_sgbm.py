@@ -71,19 +71,47 @@ def _network(checkpoint: str):
     from model.network.padding import InputPadder
 
     net, _ = load_network_from_checkpoint(checkpoint)
-    fast = FastForward(net.eval(), "eager", "fp32")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    fast = FastForward(net.eval().to(device), "eager", "fp32")
 
     def predict(sample: dict) -> np.ndarray:
-        left, right = sample["left"][None], sample["right"][None]
+        left, right = sample["left"][None].to(device), sample["right"][None].to(device)
         padder = InputPadder(left.shape, divis_by=32)
         with torch.inference_mode():
-            return padder.unpad(fast(*padder.pad(left, right)))[0, 0].numpy()
+            return padder.unpad(fast(*padder.pad(left, right)))[0, 0].cpu().numpy()
 
     return predict
 
 
-def run(real: Path, checkpoint: str | None, sources: list[tuple[str, str]] = SOURCES) -> list[dict]:
-    """One row per scene: {scene, sgbm: {metrics}, net: {metrics} (with a checkpoint)}."""
+def _middlebury2003(real: Path, folder: Path) -> Path | None:
+    """An annotation file for Middlebury 2003 cones (im2 / im6, disp2.png = 4 x disparity, 0 = no GT),
+    which has no dataset class: the GT goes to .npy for GenericDataset, the images are linked."""
+    scene = real / "middlebury2003" / "cones"
+    if not (scene / "disp2.png").is_file():
+        return None
+    gt = cv2.imread(str(scene / "disp2.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 4.0
+    np.save(folder / "cones_disp.npy", np.where(gt > 0, gt, np.inf).astype(np.float32))
+    for name, image in (("cones.png", "im2.png"), ("cones_right.png", "im6.png")):
+        (folder / name).unlink(missing_ok=True)
+        (folder / name).symlink_to((scene / image).resolve())
+    data_file = folder / "middlebury2003.txt"
+    data_file.write_text("cones.png cones_right.png cones_disp.npy\n", encoding="utf-8")
+    return data_file
+
+
+def run(real: Path, checkpoint: str | None, sources: list[tuple[str, str]] = SOURCES,
+        brief: bool = False) -> list[dict]:
+    """One row per scene: {scene, sgbm: {metrics}, net: {metrics} (with a checkpoint)}, printed as it comes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="vs_sgbm_") as tmp:
+        extra = _middlebury2003(real, Path(tmp))
+        if extra is not None and sources is SOURCES:
+            sources = [*sources, ("GenericDataset", str(extra))]
+        return _run(real, checkpoint, sources, _brief_line if brief else _line)
+
+
+def _run(real: Path, checkpoint: str | None, sources: list[tuple[str, str]], line) -> list[dict]:
     predict = _network(checkpoint) if checkpoint else None
     rows = []
     for name, fname in sources:
@@ -101,7 +129,7 @@ def run(real: Path, checkpoint: str | None, sources: list[tuple[str, str]] = SOU
             nocc = io.read_mask(columns[3]) if len(columns) > 3 else None
             left_rgb = sample["left_rgb"].permute(1, 2, 0).numpy()
             right_rgb = (io.read_image(columns[1])[..., :3]).astype(np.uint8)
-            scene = f"{fname.split('.')[0]}/{sample['name']}"
+            scene = f"{Path(fname).name.split('.')[0]}/{sample['name']}"
             preds = {"sgbm": sgbm(left_rgb, right_rgb, float(gt[np.isfinite(gt)].max()))}
             if predict is not None:
                 preds["net"] = predict(sample)
@@ -111,7 +139,7 @@ def run(real: Path, checkpoint: str | None, sources: list[tuple[str, str]] = SOU
                 if nocc is not None:
                     row[key]["bp2_nocc"] = _score(pred, gt, nocc)["bp2"]
             rows.append(row)
-            print(_line(row), flush=True)
+            print(line(row), flush=True)
     return rows
 
 
@@ -130,17 +158,28 @@ def _line(row: dict) -> str:
     return " | ".join(cells)
 
 
+def _brief_line(row: dict) -> str:
+    """`scene  epe net / sgbm  bp2 net / sgbm  d1 net / sgbm` (SGBM alone without a network)."""
+    cells = [f"{row['scene']:30s}"]
+    for m in ("epe", "bp2", "d1"):
+        net = f"{row['net'][m]:6.3f} / " if "net" in row else ""
+        cells.append(f"{m} {net}{row['sgbm'][m]:6.3f}")
+    return "  ".join(cells) + ("   (network / SGBM)" if "net" in row else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "real")
     parser.add_argument("--checkpoint", default=None, help="network checkpoint to compare (any supported format)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--brief", action="store_true", help="epe / bp2 / d1 only, one short line per scene")
     args = parser.parse_args(argv)
     if not args.real.is_dir():
         parser.error(f"--real {args.real}: folder not found")
     head = "net vs sgbm (ratio)" if args.checkpoint else "sgbm"
-    print(f"{'scene':34s} | " + " | ".join(f"{m} [{head}]" for m in METRIC_NAMES))
-    rows = run(args.real, args.checkpoint)
+    if not args.brief:
+        print(f"{'scene':34s} | " + " | ".join(f"{m} [{head}]" for m in METRIC_NAMES))
+    rows = run(args.real, args.checkpoint, brief=args.brief)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=1), encoding="utf-8")

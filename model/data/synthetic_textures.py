@@ -167,5 +167,5 @@ def random_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         tex = tex * mask + other * (1.0 - mask)
     grain = rng.uniform(0.0, 6.0) if kind != "flat" else rng.choice([0.0, rng.uniform(0.0, 1.5)])
     if grain > 0:  # fine surface detail, the same in both views (sensor noise is added per view)
-        tex = tex + rng.normal(0.0, grain, size=(h, w, 1)).astype(np.float32)
+        tex = tex + np.float32(grain) * rng.standard_normal((h, w, 1), dtype=np.float32)
     return np.clip(tex, 0.0, 255.0).astype(np.float32)
