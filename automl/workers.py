@@ -20,6 +20,7 @@ from typing import Callable
 
 import optuna
 
+from automl.mps import shared_gpu
 from automl.objective import WORKER_ATTR
 from automl.study import make_study, open_existing_study, retry_trial
 from model.errors import DepthNetError, SpecError
@@ -133,16 +134,27 @@ def launch_workers(
     """
     import torch
 
-    slots = worker_slots(n_workers, trials_per_gpu, torch.cuda.device_count())
+    gpus = torch.cuda.device_count()
+    slots = worker_slots(n_workers, trials_per_gpu, gpus)
     threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))
     log_dir.mkdir(parents=True, exist_ok=True)
+    sharing = max(1, min(trials_per_gpu, n_workers))  # trials that really meet on one GPU
+    with shared_gpu(sharing, gpus, log_dir) as (extra_env, note):
+        if note:
+            print(note, flush=True)
+        return _run_workers(storage, study_name, slots, threads, deadline, log_dir, extra_env, poll)
+
+
+def _run_workers(storage: str, study_name: str, slots: list[str], threads: int, deadline: float | None,
+                 log_dir: Path, extra_env: dict, poll: Callable[[], None] | None) -> list[int]:
     procs = []
     for index, cuda in enumerate(slots):
         cmd = [sys.executable, "-m", "model.cli", "automl", "worker", "--storage", storage, "--study", study_name]
         if deadline is not None:
             cmd += ["--deadline", str(deadline)]
         log = open(log_dir / f"worker_{index}.log", "a", encoding="utf-8")
-        procs.append((subprocess.Popen(cmd, env=_worker_env(cuda, threads), stdout=log, stderr=subprocess.STDOUT), log))
+        env = {**_worker_env(cuda, threads), **extra_env}
+        procs.append((subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), log))
     try:
         while any(p.poll() is None for p, _ in procs):
             if poll is not None:

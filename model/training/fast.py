@@ -21,12 +21,18 @@ parameter on CUDA).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["TRAIN_RUNTIMES", "prepare_training_network", "resolve_runtime", "fused_optimizer_ok"]
+__all__ = ["TRAIN_RUNTIMES", "MEMORY_FRACTION_ENV", "prepare_training_network", "resolve_runtime",
+           "fused_optimizer_ok", "apply_memory_fraction"]
+
+#: the share of its GPU's memory a training process may use (set by automl.mps for shared GPUs)
+MEMORY_FRACTION_ENV = "DEPTH_NET_GPU_MEMORY_FRACTION"
 
 TRAIN_RUNTIMES = ("auto", "eager", "compile")
 #: the stages before the GRU loop, compiled one by one (each runs once per step)
@@ -73,3 +79,13 @@ def fused_optimizer_ok(params: Iterable[torch.nn.Parameter]) -> bool:
     """True when every parameter is a CUDA floating tensor (the fused AdamW kernel's requirement)."""
     params = list(params)
     return bool(params) and all(p.is_cuda and p.is_floating_point() for p in params)
+
+
+def apply_memory_fraction() -> float | None:
+    """Cap this process's GPU memory at `DEPTH_NET_GPU_MEMORY_FRACTION` when set; the fraction or None."""
+    value = os.environ.get(MEMORY_FRACTION_ENV)
+    if not value or not torch.cuda.is_available():
+        return None
+    fraction = float(value)
+    torch.cuda.set_per_process_memory_fraction(fraction)
+    return fraction

@@ -21,6 +21,7 @@ from model.errors import CheckpointError, RunFailed, SpecError
 from model.status import StatusLogger, results_dir_for
 from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector, RunProgressBar, StatusReporter,
                                       epoch_kpi, read_checkpoint_index)
+from model.training.fast import apply_memory_fraction
 from model.training.system import PRECISIONS, StereoSystem
 
 __all__ = ["fit", "trainer_options", "check_hardware", "resume_checkpoint", "NAN_ENV"]
@@ -170,6 +171,7 @@ def fit(spec: dict, status: StatusLogger, callbacks=()) -> dict:
     train = spec["train"]
     out_dir = results_dir_for(spec, "train")
     out_dir.mkdir(parents=True, exist_ok=True)
+    apply_memory_fraction()  # a trial that shares its GPU (automl.trials_per_gpu) keeps to its share
     seed = int(train.get("seed", 0))
     pl.seed_everything(seed, workers=False, verbose=False)
     options = trainer_options(spec, out_dir)
