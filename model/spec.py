@@ -22,6 +22,7 @@ from jsonschema.exceptions import best_match
 
 from model._spec_messages import allowed_text, describe_error, dotted, show
 from model.errors import SpecError
+from model.tao_compat import apply_tao_keys, note_ignored
 
 __all__ = ["load_spec", "load_schema", "read_yaml", "parse_override", "apply_overrides",
            "fill_defaults", "validate_spec", "SCHEMA_DIR", "ACTIONS_WITH_SCHEMA"]
@@ -256,15 +257,6 @@ def _check_network(spec: dict, source: str, override_keys: list[str], overrides:
         raise SpecError(f"{touched[0] if touched else source}: {exc}") from None
 
 
-def _note_tao_only(spec: dict, source: str) -> None:
-    """One line on stderr for each TAO-only setting that asks for something depth_net does not do."""
-    if (spec.get("wandb") or {}).get("enable"):
-        print(f"note: {source}: wandb.enable is ignored (no Weights & Biases logging here; training "
-              f"writes TensorBoard and CSV logs)", file=sys.stderr)
-    if spec.get("encryption_key"):
-        print(f"note: {source}: encryption_key is ignored (checkpoints are plain .pth files)", file=sys.stderr)
-
-
 def load_spec(path: str | Path | None, action: str, overrides: Iterable[str] = ()) -> dict:
     """Load, override, default, validate; returns the resolved spec.
 
@@ -280,9 +272,11 @@ def load_spec(path: str | Path | None, action: str, overrides: Iterable[str] = (
     spec = read_yaml(path) if path is not None else {}
     source = str(path) if path is not None else "spec"
     override_keys = apply_overrides(spec, overrides)
+    raw = copy.deepcopy(spec)
     fill_defaults(schema, spec)
     validate_spec(spec, schema, source, override_keys, overrides)
-    _note_tao_only(spec, source)
+    note_ignored(raw, schema, source)
+    apply_tao_keys(spec)
     spec = _map_leaves(schema, spec, lambda leaf, value: _expand_path(leaf, _coerce_int(leaf, value)))
     _check_network(spec, source, override_keys, overrides)
     return spec

@@ -150,6 +150,13 @@ def _saved_kpi(path: Path) -> dict:
     return dict(ckpt.get("kpi") or {})
 
 
+def _set_cudnn(cudnn: dict) -> None:
+    """TAO's `train.cudnn.benchmark` / `deterministic`; null leaves PyTorch's setting."""
+    for flag in ("benchmark", "deterministic"):
+        if cudnn.get(flag) is not None:
+            setattr(torch.backends.cudnn, flag, bool(cudnn[flag]))
+
+
 def fit(spec: dict, status: StatusLogger, callbacks=()) -> dict:
     """Run one training from the resolved spec.
 
@@ -180,6 +187,7 @@ def fit(spec: dict, status: StatusLogger, callbacks=()) -> dict:
         status.write("RUNNING", f"fine-tuning from {train['pretrained_model_path']}")
     else:
         status.write("RUNNING", "training from scratch")
+    _set_cudnn(train.get("cudnn") or {})
     extra = list(callbacks)
     if os.environ.get(NAN_ENV):
         extra.append(NanInjector(int(os.environ[NAN_ENV])))
