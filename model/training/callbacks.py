@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Checkpoint, RichProgressBar
+from pytorch_lightning.callbacks import Checkpoint
 
 from model.status import StatusLogger
 
-__all__ = ["CheckpointWriter", "StatusReporter", "NanInjector", "RunProgressBar", "LATEST_NAME",
+__all__ = ["CheckpointWriter", "StatusReporter", "NanInjector", "LATEST_NAME", "hms",
            "checkpoint_name", "epoch_kpi", "read_checkpoint_index"]
 
 LATEST_NAME = "dn_model_latest.pth"
@@ -137,7 +137,7 @@ def read_checkpoint_index(out_dir: str | Path) -> dict:
         return {}
 
 
-def _hms(seconds: float) -> str:
+def hms(seconds: float) -> str:
     """`H:MM:SS` of a duration."""
     return str(_dt.timedelta(seconds=int(round(max(0.0, seconds)))))
 
@@ -149,8 +149,9 @@ class StatusReporter(pl.Callback):
     `time_per_epoch`, `eta` (H:MM:SS) and `kpi` (`train_loss`, `val/loss`, `val/epe`, ...).
     """
 
-    def __init__(self, status: StatusLogger) -> None:
+    def __init__(self, status: StatusLogger, echo: bool = False) -> None:
         self.status = status
+        self.echo = echo  # also print the epoch's line (train_loss and every val/* metric) on stdout
         self._start = time.monotonic()
         self._durations: list[float] = []
 
@@ -175,32 +176,13 @@ class StatusReporter(pl.Callback):
             max_epoch=max_epoch,
             step=int(trainer.global_step),
             max_step=int(max_step) if math.isfinite(max_step) else None,
-            time_per_epoch=_hms(per_epoch),
-            eta=_hms(per_epoch * (max_epoch - done)),
+            time_per_epoch=hms(per_epoch),
+            eta=hms(per_epoch * (max_epoch - done)),
         )
+        if self.echo:
+            from model.training.console import epoch_line
 
-
-class RunProgressBar(RichProgressBar):
-    """Rich progress bar showing the loss and the ETA of the whole run (not just the epoch)."""
-
-    def __init__(self) -> None:
-        super().__init__(leave=True)
-        self._run_start: float | None = None
-        self._first_step = 0
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_train_start(trainer, pl_module)
-        self._run_start, self._first_step = time.monotonic(), trainer.global_step
-
-    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
-        items = super().get_metrics(trainer, pl_module)
-        items.pop("v_num", None)
-        done = trainer.global_step - self._first_step
-        total = trainer.estimated_stepping_batches
-        if self._run_start is not None and done > 0 and math.isfinite(total):
-            per_step = (time.monotonic() - self._run_start) / done
-            items["eta"] = _hms(per_step * max(0, total - trainer.global_step))
-        return items
+            print(epoch_line(done, max_epoch, kpi, self._durations[-1]), flush=True)
 
 
 class NanInjector(pl.Callback):
