@@ -120,7 +120,8 @@ def run(spec: dict, status: StatusLogger) -> dict:
     text = ", ".join(f"{m} {summary[m]:.4f}" for m in METRIC_NAMES)
     status.write("RUNNING", f"{summary['num_images']} images scored ({summary['num_skipped']} without GT): {text}",
                  num_images=summary["num_images"], num_skipped=summary["num_skipped"])
-    print(f"evaluate ({source}, {summary['num_images']} images): {text}")
+    scenes = {"dataset.val_dataset": "validation", "dataset.test_dataset": "test"}[source]
+    print(f"evaluate ({summary['num_images']} {scenes} images, {source}): {text}")
     kpi = {(m if deploy else f"val/{m}"): summary[m] for m in METRIC_NAMES}  # deploy kpi: no val/ prefix
     if drift is not None:
         outputs.append(str(drift.write(out_dir)))
