@@ -10,6 +10,7 @@ resizes to the engine size and scales the disparity back by the width ratio.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 
 from model.errors import CheckpointError, ExportError, SpecError
 
-__all__ = ["Predictor", "make_predictor", "TorchPredictor", "load_network", "resolve_network_config",
+__all__ = ["Predictor", "make_predictor", "TorchPredictor", "load_network", "resolve_network_config", "other_network_note",
            "pick_device", "input_hw"]
 
 Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -66,7 +67,31 @@ def load_network(spec: dict, action: str):
     from model.network.checkpoint import load_network_from_checkpoint
 
     net, cfg = load_network_from_checkpoint(str(path), resolve_network_config(spec, action))
+    note = other_network_note(spec, cfg, f"{action}.checkpoint: {path}")
+    if note:
+        print(note, file=sys.stderr)
     return net.eval(), cfg
+
+
+def other_network_note(spec: dict, cfg, where: str) -> str | None:
+    """One line when the network built (`cfg`, from the checkpoint's own spec) is not the spec's `model`
+    section, naming the first fields that differ; None when they agree."""
+    from dataclasses import fields
+
+    from model.config import NetworkConfig
+
+    wanted = NetworkConfig.from_dict(spec.get("model"), prefix="model")
+    diffs = [f"{f.name} {_show(getattr(cfg, f.name))} (spec {_show(getattr(wanted, f.name))})"
+             for f in fields(cfg) if getattr(cfg, f.name) != getattr(wanted, f.name)]
+    if not diffs:
+        return None
+    more = f", and {len(diffs) - 4} more" if len(diffs) > 4 else ""
+    return (f"note: {where} holds a network of other widths than the spec's model section "
+            f"({', '.join(diffs[:4])}{more}); running the checkpoint's network")
+
+
+def _show(value) -> str:
+    return str(list(value)) if isinstance(value, tuple) else str(value)
 
 
 class TorchPredictor:
