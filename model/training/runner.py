@@ -24,7 +24,7 @@ from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector
 from model.training.console import LIGHTNING_WARNINGS, RunProgressBar, quiet_lightning
 from model.training.system import PRECISIONS, StereoSystem
 
-__all__ = ["fit", "trainer_options", "check_hardware", "resume_checkpoint", "NAN_ENV"]
+__all__ = ["fit", "trainer_options", "check_hardware", "resume_checkpoint", "resolve_pretrained", "NAN_ENV"]
 
 #: fault injection for tests: the global step whose input batch is turned into NaN
 NAN_ENV = "DEPTH_NET_INJECT_NAN_AT_STEP"
@@ -151,6 +151,21 @@ def _saved_kpi(path: Path) -> dict:
     return dict(ckpt.get("kpi") or {})
 
 
+def resolve_pretrained(train: dict) -> None:
+    """`pretrained_model_path` may name a results folder, as every other checkpoint key may: the file
+    it holds (a train dir's dn_model_latest.pth, a results root's train/, a study's best/) replaces
+    it in `train`, and a one-line note says which. A file is left as it is."""
+    value = train.get("pretrained_model_path")
+    if not value or not Path(value).is_dir():
+        return
+    from model.deploy.parent import resolve_model_file
+
+    path, note = resolve_model_file(value, "checkpoint", "train", name="pretrained_model_path")
+    if note:
+        print(note)
+    train["pretrained_model_path"] = str(path)
+
+
 def _set_cudnn(cudnn: dict) -> None:
     """TAO's `train.cudnn.benchmark` / `deterministic`; null leaves PyTorch's setting."""
     for flag in ("benchmark", "deterministic"):
@@ -181,6 +196,7 @@ def fit(spec: dict, status: StatusLogger, callbacks=(), echo: bool | None = None
     seed = int(train.get("seed", 0))
     pl.seed_everything(seed, workers=False, verbose=False)
     echo = not callbacks if echo is None else echo
+    resolve_pretrained(train)
     quiet_lightning()
     options = trainer_options(spec, out_dir)
     system = StereoSystem(spec)
