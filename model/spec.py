@@ -61,12 +61,16 @@ _SpecLoader.add_implicit_resolver(
     list("-+0123456789"))
 
 
-def _yaml_value(text: str, where: str) -> Any:
+def _yaml_value(text: str, where: str, key: str) -> Any:
     try:
         return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - _SpecLoader is a SafeLoader
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{where}: value is not valid YAML ({problem})") from None
+        hint = ""
+        if text.lstrip()[:1] in "*&!%@`|>" or ": " in text or " #" in text:
+            # `*/image_2/*.png` reads as a YAML alias, `a: b` as a mapping: text needs quotes
+            hint = f"; to pass it as text, quote the value inside the argument: '{key}=\"{text}\"'"
+        raise SpecError(f"{where}: value is not valid YAML ({problem}){hint}") from None
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -103,7 +107,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not sep or not _KEY.match(key):
         raise SpecError(f"override {text!r}: expected dotted.key=value (e.g. train.optim.lr=1e-4)")
-    return key.split("."), _yaml_value(raw, f"override {text!r}")
+    return key.split("."), _yaml_value(raw, f"override {text!r}", key)
 
 
 def apply_overrides(spec: dict, overrides: Iterable[str]) -> list[str]:
