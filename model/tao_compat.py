@@ -3,7 +3,7 @@
 A TAO depth_net spec loads unchanged (the schemas carry TAO's keys, see
 `schemas/_sections_tao.py`). After validation this module
 
-- names, in ONE note line on stderr, every key of the user's spec whose schema leaf
+- names, in ONE note line on stdout, every key of the user's spec whose schema leaf
   carries `x_tao_ignored` (grouped by the reason), so no setting is dropped silently;
 - maps TAO's spellings onto depth_net's keys: `tensorrt.data_type` case, `batch_size: -1`
   of evaluate / inference, the section-level TRT profile sizes and `batch_size` of
@@ -15,7 +15,6 @@ A TAO depth_net spec loads unchanged (the schemas carry TAO's keys, see
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Iterator
 
 from model.errors import SpecError
@@ -54,7 +53,7 @@ def note_ignored(raw: dict, schema: dict, source: str) -> str | None:
         groups.setdefault(why, []).append(key)
     text = "; ".join(f"{', '.join(keys)} ({why})" for why, keys in groups.items())
     line = f"note: {source}: TAO keys accepted but not used here: {text}"
-    print(line, file=sys.stderr)
+    print(line)
     return line
 
 

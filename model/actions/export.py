@@ -12,14 +12,13 @@ is kept only as `<name>.failed.onnx`; the output path is written only on success
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 from model.errors import RunFailed, SpecError
-from model.evaluation.predictor import load_network
+from model.evaluation.predictor import load_network, other_network_note
 from model.export.onnx import check_export_size, check_onnx, check_opset, compare_with_pytorch, export_onnx
 from model.status import StatusLogger, check_can_write, results_dir_for
 
@@ -63,7 +62,10 @@ def check(spec: dict) -> None:
     if section.get("onnx_file"):  # the default lies in the results dir, which the CLI has checked
         check_can_write(out, "export.onnx_file", out.parent)
     _, cfg = load_network(spec, "export")
+    note = other_network_note(spec, cfg, f"export.checkpoint: {section['checkpoint']}")
     spec["model"] = cfg.to_dict()
+    if note:
+        print(note)
 
 
 def _sample_pair(height: int, width: int, batch: int, max_disparity: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,7 +87,7 @@ def run(spec: dict, status: StatusLogger) -> dict:
     height, width, batch_size = section["input_height"], section["input_width"], section["batch_size"]
     device, note = export_device(section)
     if note:
-        print(note, file=sys.stderr)
+        print(note)
     out = onnx_path(spec)
     shape = ("dynamic" if batch_size == -1 else str(batch_size)) + (" x 3 x H x W (dynamic H/W)" if section[
         "dynamic_hw"] else f" x 3 x {height} x {width}")

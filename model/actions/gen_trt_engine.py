@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from model.deploy.onnx_runner import check_onnx_signature, onnx_input_shape, read_onnx_metadata
-from model.deploy.parent import resolve_model_file
+from model.model_files import resolve_model_file
 from model.deploy.trt_engine import build_engine, builder_settings, profile_shapes, require_tensorrt
 from model.errors import DataError, SpecError
 from model.status import StatusLogger, results_dir_for

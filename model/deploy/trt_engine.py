@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from model.errors import ExportError, RunFailed, SpecError
-from model.export.onnx import INPUT_NAMES  # the engine's inputs are the exported graph's
+from model.onnx_graph import INPUT_NAMES  # the engine's inputs are the exported graph's
 
 __all__ = ["INSTALL_HINT", "tensorrt_missing", "require_tensorrt", "profile_shapes", "builder_settings",
            "build_engine", "INPUT_NAMES"]

@@ -10,7 +10,6 @@ resizes to the engine size and scales the disparity back by the width ratio.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from model.errors import CheckpointError, ExportError, SpecError
+from model.run_settings import input_hw, resolve_network_config  # re-exported: callers import them from here
 
 __all__ = ["Predictor", "make_predictor", "TorchPredictor", "load_network", "resolve_network_config", "other_network_note",
            "pick_device", "input_hw"]
@@ -38,21 +38,12 @@ def pick_device(section: dict, action: str = "evaluate") -> torch.device:
     return torch.device("cpu")
 
 
-def resolve_network_config(spec: dict, action: str):
-    """The NetworkConfig to build: None (let the checkpoint's own spec decide) when the spec's
-    `model` section is the bp2 default, else the spec's config."""
-    from model.config import NetworkConfig
-
-    cfg = NetworkConfig.from_dict(spec.get("model"), prefix="model")
-    return None if cfg == NetworkConfig() else cfg
-
-
 def _checkpoint_path(spec: dict, action: str) -> Path:
     path = (spec.get(action) or {}).get("checkpoint")
     if not path:
         raise CheckpointError(f"{action}.checkpoint: required; set it to a .pth file "
                               f"(e.g. {action}.checkpoint=runs/exp/train/dn_model_latest.pth)")
-    from model.deploy.parent import resolve_model_file  # a results folder names its checkpoint
+    from model.model_files import resolve_model_file  # a results folder names its checkpoint
 
     p, note = resolve_model_file(path, "checkpoint", action)
     if note:
@@ -67,15 +58,13 @@ def load_network(spec: dict, action: str):
     from model.network.checkpoint import load_network_from_checkpoint
 
     net, cfg = load_network_from_checkpoint(str(path), resolve_network_config(spec, action))
-    note = other_network_note(spec, cfg, f"{action}.checkpoint: {path}")
-    if note:
-        print(note, file=sys.stderr)
     return net.eval(), cfg
 
 
 def other_network_note(spec: dict, cfg, where: str) -> str | None:
     """One line when the network built (`cfg`, from the checkpoint's own spec) is not the spec's `model`
-    section, naming the first fields that differ; None when they agree."""
+    section, naming the first fields that differ; None when they agree. The actions' `check` prints it
+    once every check has passed (a refused run stays one error line)."""
     from dataclasses import fields
 
     from model.config import NetworkConfig
@@ -136,16 +125,6 @@ class TorchPredictor:
             disp = F.interpolate(disp, size=(height, width), mode="bilinear", align_corners=False)
             disp = disp * (width / self.input_hw[1])
         return disp.cpu()
-
-
-def input_hw(section: dict, action: str = "evaluate") -> tuple[int, int] | None:
-    """(input_height, input_width) when both are set, None when neither; SpecError for one alone."""
-    h, w = section.get("input_height"), section.get("input_width")
-    if h is None and w is None:
-        return None
-    if h is None or w is None:
-        raise SpecError(f"{action}.input_height / {action}.input_width: set both or neither (got {h} x {w})")
-    return int(h), int(w)
 
 
 def make_predictor(spec: dict, action: str) -> Predictor:

@@ -22,12 +22,11 @@ import torch
 from torch import nn
 
 from model.errors import ExportError, SpecError
+from model.onnx_graph import INPUT_NAMES, OUTPUT_NAME
 
 __all__ = ["INPUT_NAMES", "OUTPUT_NAME", "MIN_OPSET", "dynamic_axes", "check_export_size", "check_opset",
            "export_onnx", "check_onnx", "compare_with_pytorch", "temp_path_for"]
 
-INPUT_NAMES = ("left_image", "right_image")
-OUTPUT_NAME = "disparity"
 MIN_OPSET = 14  # the transformer's scaled_dot_product_attention has an ONNX form from opset 14 on
 _TWO_GB = 2 * 1024**3
 # Known, harmless exporter notes (the legacy-exporter notice, slice folding, IN's running stats).

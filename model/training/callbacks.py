@@ -15,7 +15,7 @@ from pytorch_lightning.callbacks import Checkpoint
 
 from model.status import StatusLogger
 
-__all__ = ["CheckpointWriter", "StatusReporter", "NanInjector", "LATEST_NAME", "hms",
+__all__ = ["CheckpointWriter", "StatusReporter", "NanInjector", "LATEST_NAME", "hms", "epoch_line",
            "checkpoint_name", "epoch_kpi", "read_checkpoint_index"]
 
 LATEST_NAME = "dn_model_latest.pth"
@@ -142,6 +142,16 @@ def hms(seconds: float) -> str:
     return str(_dt.timedelta(seconds=int(round(max(0.0, seconds)))))
 
 
+def epoch_line(done: int, max_epoch: int, kpi: dict, seconds: float) -> str:
+    """`epoch 2/10 (0:01:04): train_loss 3.21 | val epe 1.234 bp1 ... rmse 2.1`."""
+    loss = kpi.get("train_loss", math.nan)
+    val = [f"{k[4:]} {v:.4g}" for k, v in kpi.items() if k.startswith("val/") and k != "val/loss"]
+    line = f"epoch {done}/{max_epoch} ({hms(seconds)}): train_loss {loss:.4g}"
+    if "val/loss" in kpi:
+        line += f", val_loss {kpi['val/loss']:.4g}"
+    return line + (f" | val {' '.join(val)}" if val else " | no validation this epoch")
+
+
 class StatusReporter(pl.Callback):
     """Appends a RUNNING line to status.json after every epoch (rank 0 only).
 
@@ -180,8 +190,6 @@ class StatusReporter(pl.Callback):
             eta=hms(per_epoch * (max_epoch - done)),
         )
         if self.echo:
-            from model.training.console import epoch_line
-
             print(epoch_line(done, max_epoch, kpi, self._durations[-1]), flush=True)
 
 

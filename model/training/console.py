@@ -18,7 +18,7 @@ from pytorch_lightning.callbacks import RichProgressBar
 from rich.progress import ProgressColumn
 from rich.text import Text
 
-from model.training.callbacks import hms
+from model.training.callbacks import epoch_line, hms  # noqa: F401 - epoch_line re-exported
 
 __all__ = ["RunProgressBar", "RateColumn", "quiet_lightning", "epoch_line", "LIGHTNING_WARNINGS"]
 
@@ -49,16 +49,6 @@ def quiet_lightning() -> None:
         for handler in logger.handlers:
             if _FILTER not in handler.filters:
                 handler.addFilter(_FILTER)
-
-
-def epoch_line(done: int, max_epoch: int, kpi: dict, seconds: float) -> str:
-    """`epoch 2/10 (0:01:04): train_loss 3.21 | val epe 1.234 bp1 ... rmse 2.1`."""
-    loss = kpi.get("train_loss", math.nan)
-    val = [f"{k[4:]} {v:.4g}" for k, v in kpi.items() if k.startswith("val/") and k != "val/loss"]
-    line = f"epoch {done}/{max_epoch} ({hms(seconds)}): train_loss {loss:.4g}"
-    if "val/loss" in kpi:
-        line += f", val_loss {kpi['val/loss']:.4g}"
-    return line + (f" | val {' '.join(val)}" if val else " | no validation this epoch")
 
 
 class RateColumn(ProgressColumn):

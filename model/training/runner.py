@@ -158,7 +158,7 @@ def resolve_pretrained(train: dict) -> None:
     value = train.get("pretrained_model_path")
     if not value or not Path(value).is_dir():
         return
-    from model.deploy.parent import resolve_model_file
+    from model.model_files import resolve_model_file
 
     path, note = resolve_model_file(value, "checkpoint", "train", name="pretrained_model_path")
     if note:

@@ -274,7 +274,7 @@ def test_tao_top_level_keys_load_and_are_named_as_ignored(tmp_path, capsys):
                     "  tags: [tao-toolkit]\n", encoding="utf-8")
     spec = load_spec(path, "train")
     assert spec["model_name"] == "depth_net" and spec["wandb"]["project"] == "TAO Toolkit"
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out  # a note, not an error: stdout
     assert len(err.strip().splitlines()) == 1 and "TAO keys accepted but not used here" in err
     assert "wandb.enable" in err and "encryption_key" in err and "model_name" in err
     with pytest.raises(SpecError, match="wandb"):  # still a closed section: a typo is an error

@@ -85,7 +85,7 @@ def test_fixture_is_the_tao_spec_but_for_paths():
 @pytest.mark.parametrize("action", ["train", "evaluate", "inference", "export", "gen_trt_engine"])
 def test_every_action_loads_it_with_one_note(tao, action, capsys):
     spec = load_spec(tao["spec"], action)
-    err = capsys.readouterr().err.strip().splitlines()
+    err = capsys.readouterr().out.strip().splitlines()  # a note on stdout; stderr is for errors
     assert len(err) == 1 and err[0].startswith(f"note: {tao['spec']}: TAO keys accepted but not used here: ")
     for key in ("dataset.min_depth", "model.stereo_backbone.use_bn", "inference.num_nodes"):
         assert key in err[0]
@@ -154,7 +154,7 @@ def test_export_passes_and_names_the_cpu_fallback(tao, capfd):
     out, err = capfd.readouterr()
     assert "Execution status: PASS" in out and (tao["tmp"] / "model_onnx.onnx").is_file()
     if not torch.cuda.is_available():  # on_cpu: false with no GPU: one line, not a crash
-        assert "export.on_cpu: false, but no CUDA GPU is visible" in err
+        assert "note: export.on_cpu: false, but no CUDA GPU is visible" in out
 
 
 def test_gen_trt_engine_passes_or_says_what_is_missing(tao, capfd):
@@ -166,7 +166,7 @@ def test_gen_trt_engine_passes_or_says_what_is_missing(tao, capfd):
     if tensorrt_missing() is None:
         assert rc == 0 and "Execution status: PASS" in out
     else:
-        lines = [line for line in err.strip().splitlines() if not line.startswith("note: ")]
+        lines = err.strip().splitlines()
         assert rc == 2 and len(lines) == 1 and "NVIDIA GPU" in lines[0] and "ONNX Runtime" in lines[0]
         assert not (tao["tmp"] / "model.engine").exists()
 
