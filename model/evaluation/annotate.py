@@ -57,8 +57,10 @@ def _ticks(vmin: float, vmax: float) -> list[float]:
     return [vmin, (vmin + vmax) / 2.0, vmax]
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.0f}" if abs(value) >= 10 else f"{value:.1f}"
+def _fmt(value: float, span: float) -> str:
+    """Enough decimals that the three ticks of a `span`-wide scale read differently."""
+    decimals = 0 if span >= 20 else 1 if span >= 2 else 2 if span >= 0.2 else 3
+    return f"{value:.{decimals}f}"
 
 
 def colour_bar(width: int, vmin: float, vmax: float, colormap: int, unit: str, reverse: bool = False) -> np.ndarray:
@@ -73,7 +75,7 @@ def colour_bar(width: int, vmin: float, vmax: float, colormap: int, unit: str, r
             near is drawn warm.
     """
     scale, thickness = font_for(width)
-    tiles = [text_tile(_fmt(v) + (f" {unit}" if i == 2 else ""), scale, thickness)
+    tiles = [text_tile(_fmt(v, vmax - vmin) + (f" {unit}" if i == 2 else ""), scale, thickness)
              for i, v in enumerate(_ticks(vmin, vmax))]
     text_h = text_tile("0123456789.- pxm", scale, thickness).shape[0]  # one height for every bar of this width
     bar_h = max(6, text_h // 2)

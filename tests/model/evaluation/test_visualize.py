@@ -123,3 +123,11 @@ def test_depth_picture_is_metres_not_the_disparity_picture():
     assert not np.array_equal(rgb, colorize_disparity(disp))
     picture, disparity = depth_picture(depth), disparity_picture(disp)
     assert picture.shape[0] > depth.shape[0] and not np.array_equal(picture, disparity)
+
+
+def test_tick_values_differ_on_a_narrow_scale():
+    """A nearly flat depth map (13.9 .. 14.1 m) must not read '14 14 14 m'."""
+    from model.evaluation.annotate import _fmt, _ticks
+
+    assert len({_fmt(v, 0.2) for v in _ticks(13.9, 14.1)}) == 3
+    assert [_fmt(v, 64.0) for v in _ticks(0.0, 64.0)] == ["0", "32", "64"]
