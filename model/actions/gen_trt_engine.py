@@ -47,6 +47,12 @@ def _onnx_file(spec: dict) -> Path:
 def check(spec: dict) -> None:
     """TensorRT and a GPU present, the ONNX file found, the profile valid; nothing is written before."""
     require_tensorrt("gen_trt_engine")
+    import torch
+
+    gpu, count = spec["gen_trt_engine"]["gpu_id"], torch.cuda.device_count()
+    if gpu >= count:
+        raise SpecError(f"gen_trt_engine.gpu_id: GPU {gpu} does not exist; this machine has {count} "
+                        f"(use 0..{count - 1})")
     onnx_file = _onnx_file(spec)
     check_onnx_signature(onnx_file, "gen_trt_engine.onnx_file")
     profile_shapes(onnx_input_shape(onnx_file, "gen_trt_engine.onnx_file"), spec["gen_trt_engine"]["tensorrt"])
