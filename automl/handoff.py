@@ -45,13 +45,18 @@ def _run_action(name: str, spec: dict, out_dir: Path) -> dict:
     return result
 
 
-def evaluate_checkpoint(spec: dict, checkpoint: str | Path, out_dir: Path) -> dict | None:
-    """Evaluate `checkpoint` on the spec's validation data into `out_dir`; None without val data."""
+def evaluate_checkpoint(spec: dict, checkpoint: str | Path, out_dir: Path, role: str) -> dict | None:
+    """Evaluate `checkpoint` on the spec's validation data into `out_dir`; None without val data.
+
+    `role` ("baseline: ...", "best trial N") is printed first, so the evaluate line under it
+    reads as what it is; the test split is emptied so evaluate names the validation scenes.
+    """
     val = (spec.get("dataset") or {}).get("val_dataset") or {}
     if not val.get("data_sources"):
         return None
+    print(f"automl {role}, on the validation scenes:", flush=True)
     eval_spec = copy.deepcopy(spec)
-    eval_spec["dataset"]["test_dataset"] = copy.deepcopy(val)
+    eval_spec["dataset"]["test_dataset"]["data_sources"] = []  # evaluate falls back to (and names) val_dataset
     section = eval_spec.setdefault("evaluate", {})
     section.update({"checkpoint": str(checkpoint), "results_dir": str(out_dir), "onnx_file": None, "trt_engine": None})
     return _run_action("evaluate", eval_spec, out_dir).get("kpi")
@@ -66,7 +71,8 @@ def baseline(spec: dict, study: optuna.Study, study_dir: Path, status: StatusLog
         status.write("RUNNING", "baseline: no train.pretrained_model_path (training from scratch), nothing to evaluate")
         kpi = None
     else:
-        kpi = evaluate_checkpoint(spec, start, study_dir / "baseline")
+        kpi = evaluate_checkpoint(spec, start, study_dir / "baseline",
+                                  f"baseline: the starting checkpoint {start}, before any trial")
         status.write("RUNNING", f"baseline of {start}: {kpi}" if kpi else "baseline: no validation data", kpi=kpi)
     study.set_user_attr("baseline_kpi", kpi)
     return kpi
@@ -115,7 +121,8 @@ def hand_off(spec: dict, study: optuna.Study, study_dir: Path, status: StatusLog
         "best_params": best.params,
         "best_checkpoint": str(checkpoint),
         "baseline_kpi": study.user_attrs.get("baseline_kpi"),
-        "best_kpi": evaluate_checkpoint(spec, checkpoint, best_dir / "evaluate"),
+        "best_kpi": evaluate_checkpoint(spec, checkpoint, best_dir / "evaluate",
+                                        f"best trial {best.number} ({checkpoint})"),
         "handoff": _export_chain(spec, checkpoint, best_dir, status),
     }
     (study_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")

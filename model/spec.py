@@ -22,6 +22,7 @@ from jsonschema.exceptions import best_match
 
 from model._spec_messages import allowed_text, describe_error, dotted, show
 from model.errors import SpecError
+from model.tao_compat import apply_tao_keys, note_ignored
 
 __all__ = ["load_spec", "load_schema", "read_yaml", "parse_override", "apply_overrides",
            "fill_defaults", "validate_spec", "SCHEMA_DIR", "ACTIONS_WITH_SCHEMA"]
@@ -60,12 +61,16 @@ _SpecLoader.add_implicit_resolver(
     list("-+0123456789"))
 
 
-def _yaml_value(text: str, where: str) -> Any:
+def _yaml_value(text: str, where: str, key: str) -> Any:
     try:
         return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - _SpecLoader is a SafeLoader
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{where}: value is not valid YAML ({problem})") from None
+        hint = ""
+        if text.lstrip()[:1] in "*&!%@`|>" or ": " in text or " #" in text:
+            # `*/image_2/*.png` reads as a YAML alias, `a: b` as a mapping: text needs quotes
+            hint = f"; to pass it as text, quote the value inside the argument: '{key}=\"{text}\"'"
+        raise SpecError(f"{where}: value is not valid YAML ({problem}){hint}") from None
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -102,7 +107,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not sep or not _KEY.match(key):
         raise SpecError(f"override {text!r}: expected dotted.key=value (e.g. train.optim.lr=1e-4)")
-    return key.split("."), _yaml_value(raw, f"override {text!r}")
+    return key.split("."), _yaml_value(raw, f"override {text!r}", key)
 
 
 def apply_overrides(spec: dict, overrides: Iterable[str]) -> list[str]:
@@ -256,15 +261,6 @@ def _check_network(spec: dict, source: str, override_keys: list[str], overrides:
         raise SpecError(f"{touched[0] if touched else source}: {exc}") from None
 
 
-def _note_tao_only(spec: dict, source: str) -> None:
-    """One line on stderr for each TAO-only setting that asks for something depth_net does not do."""
-    if (spec.get("wandb") or {}).get("enable"):
-        print(f"note: {source}: wandb.enable is ignored (no Weights & Biases logging here; training "
-              f"writes TensorBoard and CSV logs)", file=sys.stderr)
-    if spec.get("encryption_key"):
-        print(f"note: {source}: encryption_key is ignored (checkpoints are plain .pth files)", file=sys.stderr)
-
-
 def load_spec(path: str | Path | None, action: str, overrides: Iterable[str] = ()) -> dict:
     """Load, override, default, validate; returns the resolved spec.
 
@@ -280,9 +276,11 @@ def load_spec(path: str | Path | None, action: str, overrides: Iterable[str] = (
     spec = read_yaml(path) if path is not None else {}
     source = str(path) if path is not None else "spec"
     override_keys = apply_overrides(spec, overrides)
+    raw = copy.deepcopy(spec)
     fill_defaults(schema, spec)
     validate_spec(spec, schema, source, override_keys, overrides)
-    _note_tao_only(spec, source)
+    note_ignored(raw, schema, source)
+    apply_tao_keys(spec)
     spec = _map_leaves(schema, spec, lambda leaf, value: _expand_path(leaf, _coerce_int(leaf, value)))
     _check_network(spec, source, override_keys, overrides)
     return spec

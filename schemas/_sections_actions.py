@@ -47,7 +47,8 @@ def train_section() -> dict:
                                        "dn_model_latest.pth); 0 keeps all. AutoML trials keep 1 unless set.", 0),
         "validation_interval": integer(1, "Validate every N epochs.", 1),
         "resume_training_checkpoint_path": path("Resume from this checkpoint (optimizer, epoch, RNG)."),
-        "pretrained_model_path": path("Initial weights (bp2 .pth, TAO or our checkpoint, plain state dict)."),
+        "pretrained_model_path": path("Initial weights (bp2 .pth, TAO or our checkpoint, plain state dict), or "
+                                      "a results folder that holds one (train dir, results root, AutoML study)."),
         "precision": enum("fp32", ["fp32", "fp16", "bf16"], "Training precision."),
         "runtime": enum("auto", ["auto", "eager", "compile"],
                         "Training step runtime: compile = the fast path (encoder stages and one GRU iteration "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from _fields import (DATASET_NAMES, boolean, enum, int_list, integer, num_pair, number, path,
                      searchable, section, string)
 
-_W = "Width field (FFS_NETWORK.md 'The width fields'); bp2 value is the default."
+_W = "Width field (docs/FFS_NETWORK.md); bp2 value is the default."
 
 
 def model_section() -> dict:
@@ -53,7 +53,7 @@ def model_section() -> dict:
             "depth_anything_v2_pretrained_path": path("Accepted for TAO specs; FFS runs no ViT, so unused."),
         }),
     }
-    return section("The FastFoundationStereo network (FFS_NETWORK.md). Width rules are checked at load.", props)
+    return section("The FastFoundationStereo network (docs/FFS_NETWORK.md). Width rules are checked at load.", props)
 
 
 def _data_source() -> dict:

@@ -19,6 +19,8 @@ from _sections_actions import (automl_section, convert_section, evaluate_section
                                export_section, gen_trt_engine_section, inference_section, train_section)
 from _fields import boolean, section, string  # noqa: E402
 from _sections_model_data import dataset_section, model_section  # noqa: E402
+from _sections_tao import (add_dataset_keys, add_export_keys, add_gen_trt_engine_keys,  # noqa: E402
+                           add_model_keys, add_run_keys, add_train_keys, ignored)
 
 ACTIONS = ("train", "evaluate", "inference", "export", "gen_trt_engine", "convert", "automl")
 
@@ -54,7 +56,8 @@ def _leaf_keys(schema: dict, prefix: str) -> list[str]:
 def _wandb_section() -> dict:
     """TAO's `wandb` block: accepted so a TAO spec loads; W&B logging is not part of depth_net."""
     return section("TAO compatibility: accepted and ignored (training logs to TensorBoard and CSV).", {
-        "enable": boolean(False, "Ignored (TAO: log to Weights & Biases)."),
+        "enable": ignored(boolean(False, ""), "no Weights & Biases logging; training writes TensorBoard and "
+                          "CSV logs"),
         "project": string(None, "Ignored.", nullable=True),
         "entity": string(None, "Ignored.", nullable=True),
         "name": string(None, "Ignored.", nullable=True),
@@ -82,11 +85,19 @@ def build(action: str) -> dict:
         "automl": automl_section(),
         "convert": convert_section(),
         # TAO's top-level keys, so a TAO spec loads as is; they change nothing here
-        "model_name": string(None, "TAO compatibility: accepted and ignored.", nullable=True),
-        "encryption_key": string(None, "TAO compatibility: accepted and ignored (checkpoints are plain "
-                                 ".pth files).", nullable=True),
+        "model_name": ignored(string(None, "", nullable=True), "the action is the command's first word"),
+        "encryption_key": ignored(string(None, "", nullable=True), "checkpoints are plain .pth files"),
         "wandb": _wandb_section(),
+        "quantize": ignored({"type": ["object", "null"], "default": None, "description": ""},
+                            "TAO's quantize action is not part of depth_net"),
     }
+    add_dataset_keys(props["dataset"])
+    add_model_keys(props["model"])
+    add_train_keys(props["train"])
+    add_run_keys(props["evaluate"], "evaluate")
+    add_run_keys(props["inference"], "inference")
+    add_export_keys(props["export"])
+    add_gen_trt_engine_keys(props["gen_trt_engine"])
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"depth_net/{action}.schema.json",

@@ -97,8 +97,9 @@ def run(spec: dict, status: StatusLogger) -> dict:
     _write_text(snippet, yaml.safe_dump({"dataset": sources}, sort_keys=False))
     outputs.append(str(snippet))
     kpi = {"num_samples": len(keys), **{f"num_{s}": int(c) for s, c in zip(_SPLITS, counts)}}
-    status.write("RUNNING", f"convert: {len(keys)} samples from {root} -> " + ", ".join(
-        f"{s} {c}" for s, c in zip(_SPLITS, counts)))
+    text = f"convert: {len(keys)} samples from {root} -> " + ", ".join(f"{s} {c}" for s, c in zip(_SPLITS, counts))
+    status.write("RUNNING", text)
+    print(f"{text} (files in {out_dir}; dataset section: {snippet})")
     return {"kpi": kpi, "outputs": outputs}
 
 

@@ -18,7 +18,7 @@ from model.deploy.drift import make_drift_tracker
 from model.errors import SpecError
 from model.evaluation.evaluator import build_split_dataset, evaluate_dataset, preflight
 from model.evaluation.metrics import METRIC_NAMES
-from model.evaluation.predictor import input_hw, load_network, make_predictor, pick_device
+from model.evaluation.predictor import input_hw, load_network, make_predictor, other_network_note, pick_device
 from model.evaluation.runtime import check_mode
 from model.evaluation.visualize import make_panel
 from model.status import StatusLogger, clear_outputs, results_dir_for
@@ -42,11 +42,14 @@ def check_model_source(spec: dict, action: str) -> None:
     device = pick_device(section, action)
     check_mode(section.get("runtime", "eager"), section.get("precision", "fp32"), device, action)
     _, cfg = load_network(spec, action)
+    note = other_network_note(spec, cfg, f"{action}.checkpoint: {section['checkpoint']}")
     spec["model"] = cfg.to_dict()
     if source:  # the drift report compares this checkpoint with the deploy model: one network
         from model.deploy.predictor import check_exported_network, deploy_metadata
 
         check_exported_network(spec, action, source[0], deploy_metadata(*source, action), checkpoint_cfg=cfg)
+    if note:
+        print(note)
 
 
 def _check_has_gt(dataset, source: str, spec: dict) -> None:
@@ -120,7 +123,8 @@ def run(spec: dict, status: StatusLogger) -> dict:
     text = ", ".join(f"{m} {summary[m]:.4f}" for m in METRIC_NAMES)
     status.write("RUNNING", f"{summary['num_images']} images scored ({summary['num_skipped']} without GT): {text}",
                  num_images=summary["num_images"], num_skipped=summary["num_skipped"])
-    print(f"evaluate ({source}, {summary['num_images']} images): {text}")
+    scenes = {"dataset.val_dataset": "validation", "dataset.test_dataset": "test"}[source]
+    print(f"evaluate ({summary['num_images']} {scenes} images, {source}): {text}")
     kpi = {(m if deploy else f"val/{m}"): summary[m] for m in METRIC_NAMES}  # deploy kpi: no val/ prefix
     if drift is not None:
         outputs.append(str(drift.write(out_dir)))

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from model.errors import RunFailed, SpecError
-from model.evaluation.predictor import load_network
+from model.evaluation.predictor import load_network, other_network_note
 from model.export.onnx import check_export_size, check_onnx, check_opset, compare_with_pytorch, export_onnx
 from model.status import StatusLogger, check_can_write, results_dir_for
 
@@ -31,9 +31,27 @@ def onnx_path(spec: dict) -> Path:
     return Path(value) if value else results_dir_for(spec, "export") / "depth_net.onnx"
 
 
+def export_device(section: dict) -> tuple[torch.device, str | None]:
+    """(trace device, note): `cuda:<gpu_id>` unless `on_cpu` or no GPU is visible (then a one-line note).
+
+    The ONNX file is the same either way (the graph is fp32 and traced from the same weights).
+    """
+    if section["on_cpu"]:
+        return torch.device("cpu"), None
+    if not torch.cuda.is_available():
+        return torch.device("cpu"), ("note: export.on_cpu: false, but no CUDA GPU is visible; tracing on the CPU "
+                                     "(the ONNX file is the same)")
+    count = torch.cuda.device_count()
+    if section["gpu_id"] >= count:
+        raise SpecError(f"export.gpu_id: GPU {section['gpu_id']} does not exist; this machine has {count} "
+                        f"(use 0..{count - 1}, or export.on_cpu=true)")
+    return torch.device(f"cuda:{section['gpu_id']}"), None
+
+
 def check(spec: dict) -> None:
-    """Sizes, opset, output path and checkpoint, before anything is written."""
+    """Sizes, opset, device, output path and checkpoint, before anything is written."""
     section = spec["export"]
+    export_device(section)
     check_export_size(section["input_height"], section["input_width"])
     check_opset(section["opset_version"])
     out = onnx_path(spec)
@@ -44,7 +62,10 @@ def check(spec: dict) -> None:
     if section.get("onnx_file"):  # the default lies in the results dir, which the CLI has checked
         check_can_write(out, "export.onnx_file", out.parent)
     _, cfg = load_network(spec, "export")
+    note = other_network_note(spec, cfg, f"export.checkpoint: {section['checkpoint']}")
     spec["model"] = cfg.to_dict()
+    if note:
+        print(note)
 
 
 def _sample_pair(height: int, width: int, batch: int, max_disparity: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,7 +85,9 @@ def run(spec: dict, status: StatusLogger) -> dict:
         net.cfg = cfg.replace(mixed_precision=False)
     iters = int(section["valid_iters"] or cfg.valid_iters)
     height, width, batch_size = section["input_height"], section["input_width"], section["batch_size"]
-    device = torch.device("cuda" if torch.cuda.is_available() and not section["on_cpu"] else "cpu")
+    device, note = export_device(section)
+    if note:
+        print(note)
     out = onnx_path(spec)
     shape = ("dynamic" if batch_size == -1 else str(batch_size)) + (" x 3 x H x W (dynamic H/W)" if section[
         "dynamic_hw"] else f" x 3 x {height} x {width}")
@@ -73,7 +96,7 @@ def run(spec: dict, status: StatusLogger) -> dict:
     meta = {"checkpoint": str(section["checkpoint"]), "model": cfg.to_dict()}
     tmp = export_onnx(net, out, height=height, width=width, batch_size=batch_size,
                       dynamic_hw=section["dynamic_hw"], opset=section["opset_version"], iters=iters,
-                      device=device, metadata=meta)
+                      device=device, metadata=meta, verbose=section["verbose"])
     try:
         export_time = time.perf_counter() - start
         check_onnx(tmp)

@@ -2,10 +2,11 @@
 
 Per sample (named after the left image's stem, or its scene folder; a repeated
 name gets `_1`, `_2`... so outputs never overwrite each other):
-`disparity/<name>.png` (colourised, with `inference.vis`), `panels/<name>.png`
-(left / prediction / GT / error, when the sample has GT), `pfm/<name>.pfm`
-(`save_raw_pfm`), and with `focal_px` and `baseline_m`: `depth/<name>.npy`
-(metres), `depth/<name>.png` and `pointcloud/<name>.ply`.
+`disparity/<name>.png` (colourised, with a colour bar in px, with `inference.vis`),
+`panels/<name>.png` (left / prediction / GT / error, when the sample has GT),
+`pfm/<name>.pfm` (`save_raw_pfm`), `npy/<name>.npy` (`save_raw_npy`), and with
+`focal_px` and `baseline_m` (or TAO's `dataset.focal_x` / `baseline`): `depth/<name>.npy`
+(metres), `depth/<name>.png` (metres, its own colour bar) and `pointcloud/<name>.ply`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from model.evaluation.evaluator import build_split_dataset, iterate_predictions,
 from model.evaluation.metrics import compute_per_image
 from model.evaluation.pointcloud import depth_to_points, disparity_to_depth, write_ply
 from model.evaluation.predictor import make_predictor
-from model.evaluation.visualize import colorize_depth, colorize_disparity, make_panel
+from model.evaluation.visualize import depth_picture, disparity_picture, make_panel
 from model.status import StatusLogger, clear_outputs, results_dir_for
 
 __all__ = ["check", "run"]
@@ -34,8 +35,10 @@ def check(spec: dict) -> None:
     if (section["focal_px"] is None) != (section["baseline_m"] is None):
         raise SpecError("inference.focal_px / inference.baseline_m: set both (depth and point cloud) or neither "
                         f"(got focal_px {section['focal_px']}, baseline_m {section['baseline_m']})")
-    if not (section["vis"] or section["save_raw_pfm"] or section["focal_px"] is not None):
-        raise SpecError("inference.vis: false with save_raw_pfm false and no focal_px / baseline_m writes nothing; "
+    if not (section["vis"] or section["save_raw_pfm"] or section.get("save_raw_npy")
+            or section["focal_px"] is not None):
+        raise SpecError("inference.vis: false with save_raw_pfm / save_raw_npy false and no focal_px / baseline_m "
+                        "writes nothing; "
                         "enable at least one output")
     dataset, _ = build_split_dataset(spec, "infer")
     preflight(dataset)
@@ -43,7 +46,7 @@ def check(spec: dict) -> None:
 
 
 #: the per-pair output folders (a rerun replaces them)
-OUTPUT_FOLDERS = ("disparity", "panels", "pfm", "depth", "pointcloud")
+OUTPUT_FOLDERS = ("disparity", "panels", "pfm", "npy", "depth", "pointcloud")
 
 
 class _Writer:
@@ -62,7 +65,7 @@ class _Writer:
     def write(self, stem: str, sample: dict, disp: np.ndarray) -> None:
         left_rgb = sample["left_rgb"].permute(1, 2, 0).numpy()
         if self.section["vis"]:
-            write_png(self._path("disparity", f"{stem}.png"), colorize_disparity(disp))
+            write_png(self._path("disparity", f"{stem}.png"), disparity_picture(disp))
             if sample["has_gt"]:
                 gt, valid = sample["disp"][0].numpy(), sample["valid"][0].numpy() > 0.5
                 per = compute_per_image(sample["disp"].new_tensor(disp)[None], sample["disp"][None],
@@ -72,11 +75,14 @@ class _Writer:
                 write_png(self._path("panels", f"{stem}.png"), panel)
         if self.section["save_raw_pfm"]:
             write_pfm(self._path("pfm", f"{stem}.pfm"), disp)
+        if self.section.get("save_raw_npy"):
+            np.save(self._path("npy", f"{stem}.npy"), disp.astype(np.float32))
         focal, baseline = self.section["focal_px"], self.section["baseline_m"]
         if focal is not None and baseline is not None:
             depth = disparity_to_depth(disp, focal, baseline)
             np.save(self._path("depth", f"{stem}.npy"), depth)
-            write_png(self._path("depth", f"{stem}.png"), colorize_depth(depth))  # near = warm colours
+            # metres, linear, with its own scale (not the disparity picture again: that is 1/depth)
+            write_png(self._path("depth", f"{stem}.png"), depth_picture(depth, self.section["max_depth_m"]))
             points, colors = depth_to_points(depth, focal, left_rgb, self.section["max_depth_m"])
             write_ply(self._path("pointcloud", f"{stem}.ply"), points, colors)
 

@@ -51,6 +51,9 @@ def _check_data(spec: dict) -> None:
 
 def _check_checkpoints(train: dict, model: dict) -> None:
     """Each named checkpoint exists, is readable and fits the spec's network (shapes, widths)."""
+    from model.training.runner import resolve_pretrained
+
+    resolve_pretrained(train)
     named = [(key, train[key]) for key in ("pretrained_model_path", "resume_training_checkpoint_path")
              if train.get(key)]
     from model.network.builtin import builtin_file

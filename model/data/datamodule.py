@@ -180,7 +180,8 @@ class StereoDataModule(pl.LightningDataModule):
             batch_size=int(section.get("batch_size", 1)),
             sampler=sampler,
             num_workers=workers,
-            pin_memory=torch.cuda.is_available(),
+            # TAO's pin_memory: null means "when a GPU is there"; pinning without one does nothing
+            pin_memory=torch.cuda.is_available() and section.get("pin_memory") is not False,
             drop_last=drop_last,
             worker_init_fn=_WorkerSeeder(self.seed, rank, sampler) if workers > 0 else None,
             # a private generator: creating the loader iterator must not draw from torch's global RNG

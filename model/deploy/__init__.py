@@ -4,7 +4,7 @@
 calls for `<action>.onnx_file` / `<action>.trt_engine`.
 """
 
-from model.deploy.parent import resolve_model_file
+from model.model_files import resolve_model_file
 from model.deploy.predictor import DeployPredictor, deploy_source, make_deploy_predictor
 from model.deploy.resize import resize_pair, restore_disparity
 

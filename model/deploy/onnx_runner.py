@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from model.errors import DataError
-from model.export.onnx import INPUT_NAMES, OUTPUT_NAME
+from model.onnx_graph import INPUT_NAMES, OUTPUT_NAME
 
 __all__ = ["OnnxRunner", "onnx_input_shape", "check_onnx_signature", "read_onnx_metadata", "ort_providers"]
 

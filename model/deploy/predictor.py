@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from model.deploy.parent import resolve_model_file
+from model.model_files import resolve_model_file
 from model.deploy.resize import resize_pair, restore_disparity
 from model.errors import DataError, SpecError
 
@@ -98,7 +98,7 @@ def check_exported_network(spec: dict, action: str, key: str, metadata: dict, ch
     exported = _exported_config(metadata)
     if exported is None:
         return
-    from model.evaluation.predictor import resolve_network_config
+    from model.run_settings import resolve_network_config
 
     section = spec[action]
     if checkpoint_cfg is not None:
@@ -209,7 +209,7 @@ class DeployPredictor:
 
 def make_deploy_predictor(spec: dict, action: str) -> DeployPredictor:
     """The predictor of `<action>.onnx_file` / `<action>.trt_engine` (see the module docstring)."""
-    from model.evaluation.predictor import input_hw
+    from model.run_settings import input_hw
 
     section = spec[action]
     source = deploy_source(spec, action)
@@ -229,7 +229,7 @@ def make_deploy_predictor(spec: dict, action: str) -> DeployPredictor:
 
 def _check_input_size(engine_hw, section: dict, action: str, key: str) -> None:
     """A fixed-size engine ignores nothing silently: input_height/width must be null or its size."""
-    from model.evaluation.predictor import input_hw
+    from model.run_settings import input_hw
 
     asked = input_hw(section, action)
     if engine_hw is not None and asked is not None and asked != tuple(engine_hw):

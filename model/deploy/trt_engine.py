@@ -3,7 +3,7 @@
 Pure parts (unit-tested without a GPU): `tensorrt_missing` says what is absent,
 `profile_shapes` turns the ONNX input shape and the spec's `gen_trt_engine.tensorrt`
 section into one optimisation profile, `builder_settings` resolves precision,
-workspace (GiB -> bytes) and the timing cache. `build_engine` does the build and
+workspace (MiB, as in TAO -> bytes) and the timing cache. `build_engine` does the build and
 writes the engine (and the updated timing cache) atomically.
 """
 
@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from model.errors import ExportError, RunFailed, SpecError
-from model.export.onnx import INPUT_NAMES  # the engine's inputs are the exported graph's
+from model.onnx_graph import INPUT_NAMES  # the engine's inputs are the exported graph's
 
 __all__ = ["INSTALL_HINT", "tensorrt_missing", "require_tensorrt", "profile_shapes", "builder_settings",
            "build_engine", "INPUT_NAMES"]
 
 INSTALL_HINT = "pip install 'depth-net[tensorrt]'"
-GIB = 1 << 30
+MIB = 1 << 20
 _KEY = "gen_trt_engine.tensorrt"
+#: where to go without TensorRT: the exported ONNX file runs anywhere with ONNX Runtime
+ONNX_INSTEAD = ("without it, the ONNX file runs with ONNX Runtime on any machine: set inference.onnx_file "
+                "(or evaluate.onnx_file) to it")
 
 
 def tensorrt_missing(cuda_available: bool | None = None, tensorrt_found: bool | None = None) -> str | None:
@@ -39,11 +42,11 @@ def tensorrt_missing(cuda_available: bool | None = None, tensorrt_found: bool | 
 
         cuda_available = torch.cuda.is_available()
     if not tensorrt_found:
-        return (f"TensorRT is not installed (the Python module `tensorrt` cannot be imported); "
-                f"install the extra: {INSTALL_HINT}")
+        return (f"TensorRT is not installed (the Python module `tensorrt` cannot be imported); it needs an "
+                f"NVIDIA GPU: install the extra there ({INSTALL_HINT}); {ONNX_INSTEAD}")
     if not cuda_available:
         return ("no CUDA GPU is visible (torch.cuda.is_available() is False); TensorRT engines are built "
-                "and run on an NVIDIA GPU with its driver installed")
+                f"and run on an NVIDIA GPU with its driver installed; {ONNX_INSTEAD}")
     return None
 
 
@@ -104,16 +107,17 @@ def builder_settings(section: dict) -> dict:
     """Resolved builder settings from the `gen_trt_engine` spec section.
 
     Returns:
-        {"fp16": bool, "workspace_bytes": int (tensorrt.workspace_size GiB * 2**30),
-         "timing_cache": Path | None}.
+        {"fp16": bool, "workspace_bytes": int (tensorrt.workspace_size MiB * 2**20, TAO's unit),
+         "timing_cache": Path | None, "gpu_id": int, "verbose": bool}.
     """
     trt_cfg = section.get("tensorrt") or {}
-    gib = float(trt_cfg.get("workspace_size", 4))
-    if gib <= 0:
-        raise SpecError(f"{_KEY}.workspace_size: {gib} must be > 0 (GiB)")
+    mib = float(trt_cfg.get("workspace_size", 4096))
+    if mib <= 0:
+        raise SpecError(f"{_KEY}.workspace_size: {mib} must be > 0 (MiB)")
     cache = section.get("timing_cache")
-    return {"fp16": trt_cfg.get("data_type", "FP16") == "FP16", "workspace_bytes": int(gib * GIB),
-            "timing_cache": Path(cache) if cache else None}
+    return {"fp16": str(trt_cfg.get("data_type", "FP16")).upper() == "FP16", "workspace_bytes": int(mib * MIB),
+            "timing_cache": Path(cache) if cache else None, "gpu_id": int(section.get("gpu_id") or 0),
+            "verbose": bool(section.get("verbose"))}
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -132,8 +136,11 @@ def build_engine(onnx_file: Path, engine_file: Path, profile: dict, settings: di
     """
     require_tensorrt("gen_trt_engine")
     import tensorrt as trt
+    import torch
 
-    logger = trt.Logger(trt.Logger.WARNING)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(settings.get("gpu_id", 0))  # TensorRT builds on the current CUDA device
+    logger = trt.Logger(trt.Logger.VERBOSE if settings.get("verbose") else trt.Logger.WARNING)
     builder = trt.Builder(logger)
     major = int(trt.__version__.split(".")[0])
     flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)

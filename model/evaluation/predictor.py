@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from model.errors import CheckpointError, ExportError, SpecError
+from model.run_settings import input_hw, resolve_network_config  # re-exported: callers import them from here
 
-__all__ = ["Predictor", "make_predictor", "TorchPredictor", "load_network", "resolve_network_config",
+__all__ = ["Predictor", "make_predictor", "TorchPredictor", "load_network", "resolve_network_config", "other_network_note",
            "pick_device", "input_hw"]
 
 Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -37,21 +38,12 @@ def pick_device(section: dict, action: str = "evaluate") -> torch.device:
     return torch.device("cpu")
 
 
-def resolve_network_config(spec: dict, action: str):
-    """The NetworkConfig to build: None (let the checkpoint's own spec decide) when the spec's
-    `model` section is the bp2 default, else the spec's config."""
-    from model.config import NetworkConfig
-
-    cfg = NetworkConfig.from_dict(spec.get("model"), prefix="model")
-    return None if cfg == NetworkConfig() else cfg
-
-
 def _checkpoint_path(spec: dict, action: str) -> Path:
     path = (spec.get(action) or {}).get("checkpoint")
     if not path:
         raise CheckpointError(f"{action}.checkpoint: required; set it to a .pth file "
                               f"(e.g. {action}.checkpoint=runs/exp/train/dn_model_latest.pth)")
-    from model.deploy.parent import resolve_model_file  # a results folder names its checkpoint
+    from model.model_files import resolve_model_file  # a results folder names its checkpoint
 
     p, note = resolve_model_file(path, "checkpoint", action)
     if note:
@@ -67,6 +59,28 @@ def load_network(spec: dict, action: str):
 
     net, cfg = load_network_from_checkpoint(str(path), resolve_network_config(spec, action))
     return net.eval(), cfg
+
+
+def other_network_note(spec: dict, cfg, where: str) -> str | None:
+    """One line when the network built (`cfg`, from the checkpoint's own spec) is not the spec's `model`
+    section, naming the first fields that differ; None when they agree. The actions' `check` prints it
+    once every check has passed (a refused run stays one error line)."""
+    from dataclasses import fields
+
+    from model.config import NetworkConfig
+
+    wanted = NetworkConfig.from_dict(spec.get("model"), prefix="model")
+    diffs = [f"{f.name} {_show(getattr(cfg, f.name))} (spec {_show(getattr(wanted, f.name))})"
+             for f in fields(cfg) if getattr(cfg, f.name) != getattr(wanted, f.name)]
+    if not diffs:
+        return None
+    more = f", and {len(diffs) - 4} more" if len(diffs) > 4 else ""
+    return (f"note: {where} holds a network of other widths than the spec's model section "
+            f"({', '.join(diffs[:4])}{more}); running the checkpoint's network")
+
+
+def _show(value) -> str:
+    return str(list(value)) if isinstance(value, tuple) else str(value)
 
 
 class TorchPredictor:
@@ -111,16 +125,6 @@ class TorchPredictor:
             disp = F.interpolate(disp, size=(height, width), mode="bilinear", align_corners=False)
             disp = disp * (width / self.input_hw[1])
         return disp.cpu()
-
-
-def input_hw(section: dict, action: str = "evaluate") -> tuple[int, int] | None:
-    """(input_height, input_width) when both are set, None when neither; SpecError for one alone."""
-    h, w = section.get("input_height"), section.get("input_width")
-    if h is None and w is None:
-        return None
-    if h is None or w is None:
-        raise SpecError(f"{action}.input_height / {action}.input_width: set both or neither (got {h} x {w})")
-    return int(h), int(w)
 
 
 def make_predictor(spec: dict, action: str) -> Predictor:

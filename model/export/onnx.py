@@ -22,12 +22,11 @@ import torch
 from torch import nn
 
 from model.errors import ExportError, SpecError
+from model.onnx_graph import INPUT_NAMES, OUTPUT_NAME
 
 __all__ = ["INPUT_NAMES", "OUTPUT_NAME", "MIN_OPSET", "dynamic_axes", "check_export_size", "check_opset",
            "export_onnx", "check_onnx", "compare_with_pytorch", "temp_path_for"]
 
-INPUT_NAMES = ("left_image", "right_image")
-OUTPUT_NAME = "disparity"
 MIN_OPSET = 14  # the transformer's scaled_dot_product_attention has an ONNX form from opset 14 on
 _TWO_GB = 2 * 1024**3
 # Known, harmless exporter notes (the legacy-exporter notice, slice folding, IN's running stats).
@@ -101,7 +100,7 @@ def temp_path_for(path: Path) -> Path:
 
 def export_onnx(net: nn.Module, onnx_file: str | Path, *, height: int, width: int, batch_size: int = 1,
                 dynamic_hw: bool = False, opset: int = 17, iters: int = 8,
-                device: torch.device | str = "cpu", metadata: dict | None = None) -> Path:
+                device: torch.device | str = "cpu", metadata: dict | None = None, verbose: bool = False) -> Path:
     """Trace `net` at fp32 and write one ONNX file to a temporary path next to `onnx_file`.
 
     Args:
@@ -115,6 +114,7 @@ def export_onnx(net: nn.Module, onnx_file: str | Path, *, height: int, width: in
         device: where to trace.
         metadata: extra JSON-able settings stored under the `depth_net` metadata key (`model`
             defaults to `net.cfg`).
+        verbose: print the exporter's graph dump (TAO's `export.verbose`).
     Returns:
         the temporary file holding the complete model.
     """
@@ -136,7 +136,8 @@ def export_onnx(net: nn.Module, onnx_file: str | Path, *, height: int, width: in
         try:
             torch.onnx.export(graph, dummy, buffer, dynamo=False, opset_version=opset,
                               input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                              dynamic_axes=dynamic_axes(batch_size, dynamic_hw), do_constant_folding=True)
+                              dynamic_axes=dynamic_axes(batch_size, dynamic_hw), do_constant_folding=True,
+                              verbose=verbose)
         except torch.onnx.errors.OnnxExporterError as err:  # UnsupportedOperatorError, SymbolicValueError
             raise ExportError(f"export: the ONNX exporter (opset {opset}) fails: "
                               f"{str(err).splitlines()[0]}"[:500]) from None

@@ -22,8 +22,12 @@ def pad_channels_to(x: torch.Tensor, channels: int) -> torch.Tensor:
     """`x` [B, C, ...] with zero channels appended up to `channels` (as is when C >= channels).
 
     For a conv whose inputs the inference fast path padded to a multiple of 8
-    (`fusion.pad_gru_channels`); a no-op for the network as built.
+    (`fusion.pad_gru_channels`); a no-op for the network as built. The ONNX export traces the
+    network as built (never the fused copy), so under tracing it is skipped: comparing a traced
+    shape would only add a TracerWarning for a branch that is never taken there.
     """
+    if torch.jit.is_tracing():
+        return x
     extra = channels - x.shape[1]
     return F.pad(x, (0, 0) * (x.dim() - 2) + (0, extra)) if extra > 0 else x
 

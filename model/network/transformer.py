@@ -90,7 +90,8 @@ class DisparityTransformer(nn.Module):
 
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         dim = self.pos_table.shape[-1]
-        if volume.shape[1] > dim:  # zero channels past dim (fusion.pad_volume_channels) pass through as zeros
+        # (the ONNX export traces the network as built, which has no padded channels)
+        if not torch.jit.is_tracing() and volume.shape[1] > dim:  # zero channels past dim (fusion.pad_volume_channels) pass through as zeros
             return pad_channels_to(self(volume[:, :dim]), volume.shape[1])
         b, c, d, h, w = volume.shape
         x = volume.permute(0, 3, 4, 2, 1).reshape(b * h * w, d, c)

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Checkpoint, RichProgressBar
+from pytorch_lightning.callbacks import Checkpoint
 
 from model.status import StatusLogger
 
-__all__ = ["CheckpointWriter", "StatusReporter", "NanInjector", "RunProgressBar", "LATEST_NAME",
+__all__ = ["CheckpointWriter", "StatusReporter", "NanInjector", "LATEST_NAME", "hms", "epoch_line",
            "checkpoint_name", "epoch_kpi", "read_checkpoint_index"]
 
 LATEST_NAME = "dn_model_latest.pth"
@@ -137,9 +137,19 @@ def read_checkpoint_index(out_dir: str | Path) -> dict:
         return {}
 
 
-def _hms(seconds: float) -> str:
+def hms(seconds: float) -> str:
     """`H:MM:SS` of a duration."""
     return str(_dt.timedelta(seconds=int(round(max(0.0, seconds)))))
+
+
+def epoch_line(done: int, max_epoch: int, kpi: dict, seconds: float) -> str:
+    """`epoch 2/10 (0:01:04): train_loss 3.21 | val epe 1.234 bp1 ... rmse 2.1`."""
+    loss = kpi.get("train_loss", math.nan)
+    val = [f"{k[4:]} {v:.4g}" for k, v in kpi.items() if k.startswith("val/") and k != "val/loss"]
+    line = f"epoch {done}/{max_epoch} ({hms(seconds)}): train_loss {loss:.4g}"
+    if "val/loss" in kpi:
+        line += f", val_loss {kpi['val/loss']:.4g}"
+    return line + (f" | val {' '.join(val)}" if val else " | no validation this epoch")
 
 
 class StatusReporter(pl.Callback):
@@ -149,8 +159,9 @@ class StatusReporter(pl.Callback):
     `time_per_epoch`, `eta` (H:MM:SS) and `kpi` (`train_loss`, `val/loss`, `val/epe`, ...).
     """
 
-    def __init__(self, status: StatusLogger) -> None:
+    def __init__(self, status: StatusLogger, echo: bool = False) -> None:
         self.status = status
+        self.echo = echo  # also print the epoch's line (train_loss and every val/* metric) on stdout
         self._start = time.monotonic()
         self._durations: list[float] = []
 
@@ -175,32 +186,11 @@ class StatusReporter(pl.Callback):
             max_epoch=max_epoch,
             step=int(trainer.global_step),
             max_step=int(max_step) if math.isfinite(max_step) else None,
-            time_per_epoch=_hms(per_epoch),
-            eta=_hms(per_epoch * (max_epoch - done)),
+            time_per_epoch=hms(per_epoch),
+            eta=hms(per_epoch * (max_epoch - done)),
         )
-
-
-class RunProgressBar(RichProgressBar):
-    """Rich progress bar showing the loss and the ETA of the whole run (not just the epoch)."""
-
-    def __init__(self) -> None:
-        super().__init__(leave=True)
-        self._run_start: float | None = None
-        self._first_step = 0
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_train_start(trainer, pl_module)
-        self._run_start, self._first_step = time.monotonic(), trainer.global_step
-
-    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
-        items = super().get_metrics(trainer, pl_module)
-        items.pop("v_num", None)
-        done = trainer.global_step - self._first_step
-        total = trainer.estimated_stepping_batches
-        if self._run_start is not None and done > 0 and math.isfinite(total):
-            per_step = (time.monotonic() - self._run_start) / done
-            items["eta"] = _hms(per_step * max(0, total - trainer.global_step))
-        return items
+        if self.echo:
+            print(epoch_line(done, max_epoch, kpi, self._durations[-1]), flush=True)
 
 
 class NanInjector(pl.Callback):

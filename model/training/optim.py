@@ -42,7 +42,7 @@ def _get(optim: dict, key: str, default):
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], optim: dict, fused: bool = False) -> torch.optim.Optimizer:
-    """The optimizer named by `optim["optimizer"]` (AdamW or SGD with momentum 0.9).
+    """The optimizer named by `optim["optimizer"]` (AdamW, or SGD with `momentum`, default 0.9).
 
     Args:
         params: the parameters to train.
@@ -57,7 +57,8 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], optim: dict, fused: bo
     if name == "AdamW":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True if fused else None)
     if name == "SGD":
-        return torch.optim.SGD(params, lr=lr, momentum=_SGD_MOMENTUM, weight_decay=weight_decay,
+        momentum = float(_get(optim, "momentum", _SGD_MOMENTUM))
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
                                fused=True if fused else None)
     raise SpecError(f"train.optim.optimizer: {name!r} is not one of {list(OPTIMIZERS)}")
 

@@ -19,12 +19,13 @@ from model import errors
 from model.data.datamodule import StereoDataModule
 from model.errors import CheckpointError, RunFailed, SpecError
 from model.status import StatusLogger, results_dir_for
-from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector, RunProgressBar, StatusReporter,
-                                      epoch_kpi, read_checkpoint_index)
+from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector, StatusReporter, epoch_kpi,
+                                      read_checkpoint_index)
+from model.training.console import LIGHTNING_WARNINGS, RunProgressBar, quiet_lightning
 from model.training.fast import apply_memory_fraction
 from model.training.system import PRECISIONS, StereoSystem
 
-__all__ = ["fit", "trainer_options", "check_hardware", "resume_checkpoint", "NAN_ENV"]
+__all__ = ["fit", "trainer_options", "check_hardware", "resume_checkpoint", "resolve_pretrained", "NAN_ENV"]
 
 #: fault injection for tests: the global step whose input batch is turned into NaN
 NAN_ENV = "DEPTH_NET_INJECT_NAN_AT_STEP"
@@ -154,7 +155,29 @@ def _saved_kpi(path: Path) -> dict:
     return dict(ckpt.get("kpi") or {})
 
 
-def fit(spec: dict, status: StatusLogger, callbacks=()) -> dict:
+def resolve_pretrained(train: dict) -> None:
+    """`pretrained_model_path` may name a results folder, as every other checkpoint key may: the file
+    it holds (a train dir's dn_model_latest.pth, a results root's train/, a study's best/) replaces
+    it in `train`, and a one-line note says which. A file is left as it is."""
+    value = train.get("pretrained_model_path")
+    if not value or not Path(value).is_dir():
+        return
+    from model.model_files import resolve_model_file
+
+    path, note = resolve_model_file(value, "checkpoint", "train", name="pretrained_model_path")
+    if note:
+        print(note)
+    train["pretrained_model_path"] = str(path)
+
+
+def _set_cudnn(cudnn: dict) -> None:
+    """TAO's `train.cudnn.benchmark` / `deterministic`; null leaves PyTorch's setting."""
+    for flag in ("benchmark", "deterministic"):
+        if cudnn.get(flag) is not None:
+            setattr(torch.backends.cudnn, flag, bool(cudnn[flag]))
+
+
+def fit(spec: dict, status: StatusLogger, callbacks=(), echo: bool | None = None) -> dict:
     """Run one training from the resolved spec.
 
     Resumes from `train.resume_training_checkpoint_path`, else from `dn_model_latest.pth` in the
@@ -165,6 +188,9 @@ def fit(spec: dict, status: StatusLogger, callbacks=()) -> dict:
         spec: the resolved spec (`load_spec(..., "train")`).
         status: the action's status.json writer (RUNNING lines per epoch).
         callbacks: extra Lightning callbacks (e.g. an Optuna pruning callback).
+        echo: print the start ("fine-tuning from X"), the device, one line per epoch with its
+            validation metrics and the checkpoint paths on stdout; None: only when no extra
+            callbacks are given (an AutoML trial reports through its own table).
     Returns:
         `{"kpi": last epoch kpi, "best_checkpoint": path, "latest_checkpoint": path}`.
     """
@@ -174,29 +200,38 @@ def fit(spec: dict, status: StatusLogger, callbacks=()) -> dict:
     apply_memory_fraction()  # a trial that shares its GPU (automl.trials_per_gpu) keeps to its share
     seed = int(train.get("seed", 0))
     pl.seed_everything(seed, workers=False, verbose=False)
+    echo = not callbacks if echo is None else echo
+    resolve_pretrained(train)
+    quiet_lightning()
     options = trainer_options(spec, out_dir)
     system = StereoSystem(spec)
     ckpt = resume_checkpoint(train, out_dir)
     if ckpt is not None:
         _load_weights(system, ckpt, "resume_training_checkpoint_path")  # clear errors before Lightning's
-        status.write("RUNNING", f"resuming training from {ckpt}")
+        start = f"resuming training from {ckpt}"
     elif train.get("pretrained_model_path"):
         _load_weights(system, Path(train["pretrained_model_path"]), "pretrained_model_path")
-        status.write("RUNNING", f"fine-tuning from {train['pretrained_model_path']}")
+        start = f"fine-tuning from {train['pretrained_model_path']}"
     else:
-        status.write("RUNNING", "training from scratch")
+        start = "training from scratch"
+    status.write("RUNNING", start)
+    if echo:
+        devices = options["devices"]
+        where = "the CPU" if options["accelerator"] == "cpu" else f"GPU {devices}"
+        print(f"train: {start} on {where}, {options['max_epochs']} epoch(s) -> {out_dir}", flush=True)
+    _set_cudnn(train.get("cudnn") or {})
     extra = list(callbacks)
     if os.environ.get(NAN_ENV):
         extra.append(NanInjector(int(os.environ[NAN_ENV])))
     trainer = pl.Trainer(
         callbacks=[CheckpointWriter(out_dir, int(train.get("checkpoint_interval", 1)),
-                                    keep=int(train.get("checkpoints_to_keep") or 0)), StatusReporter(status),
+                                    keep=int(train.get("checkpoints_to_keep") or 0)), StatusReporter(status, echo),
                    RunProgressBar(), *extra],
         **options,
     )
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*predefined seed.*")
+        for pattern in LIGHTNING_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
         try:
             trainer.fit(system, datamodule=StereoDataModule(spec["dataset"], seed),
                         ckpt_path=str(ckpt) if ckpt is not None else None)
@@ -214,8 +249,7 @@ def fit(spec: dict, status: StatusLogger, callbacks=()) -> dict:
     if not latest.is_file():
         raise RunFailed(f"{out_dir}: training ended without writing {LATEST_NAME}")
     index = read_checkpoint_index(out_dir)
-    return {
-        "kpi": kpi,
-        "best_checkpoint": index.get("best_checkpoint") or str(latest),
-        "latest_checkpoint": str(latest),
-    }
+    best = index.get("best_checkpoint") or str(latest)
+    if echo:
+        print(f"train: checkpoint {latest}" + (f" (best: {best})" if best != str(latest) else ""), flush=True)
+    return {"kpi": kpi, "best_checkpoint": best, "latest_checkpoint": str(latest)}

@@ -129,3 +129,27 @@ def test_rerun_removes_stale_split_files(real, tmp_path):
     _, out = _run(tmp_path, split=[0.75, 0.25, 0.0], **section)  # same output_dir, now no test split
     assert not (out / "test.txt").exists()  # an old test.txt would overlap the new train.txt
     assert len(read_annotation_file(out / "train.txt")) == 3
+
+
+def test_cli_prints_the_split_counts(real, tmp_path, capfd):
+    from model.cli import main
+
+    rc = main(["convert", f"results_dir={tmp_path / 'runs'}", f"convert.dataset_root={real / 'middlebury2014Q'}",
+               "convert.dataset_name=Middlebury", "convert.split=[0.5,0.25,0.25]"])
+    out = capfd.readouterr().out
+    assert rc == 0 and "-> train 2, val 1, test 1 (files in " in out and "Execution status: PASS" in out
+
+
+def test_an_unquoted_glob_override_gets_a_quoting_hint(real, tmp_path, capfd):
+    """`*/image_2/*.png` is a YAML alias to YAML: the one error line says how to quote it, and that works."""
+    from model.cli import main
+
+    base = ["convert", f"results_dir={tmp_path / 'runs'}", f"convert.dataset_root={real / 'kitti2015'}",
+            "convert.split=[1.0,0.0,0.0]"]
+    rc = main([*base, "convert.left_pattern=*/image_2/*.png", "convert.right_pattern=*/image_3/*.png"])
+    err = capfd.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "not valid YAML" in err[0]
+    assert """quote the value inside the argument: 'convert.left_pattern="*/image_2/*.png"'""" in err[0]
+    assert not (tmp_path / "runs").exists()
+    rc = main([*base, 'convert.left_pattern="*/image_2/*.png"', 'convert.right_pattern="*/image_3/*.png"'])
+    assert rc == 0 and "-> train 2, val 0, test 0" in capfd.readouterr().out

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.deploy.parent import resolve_model_file
+from model.model_files import resolve_model_file
 from model.errors import CheckpointError, DataError
 
 

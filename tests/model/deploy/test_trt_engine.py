@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from model.cli import main
-from model.deploy.trt_engine import (GIB, INSTALL_HINT, builder_settings, profile_shapes, require_tensorrt,
+from model.deploy.trt_engine import (MIB, INSTALL_HINT, builder_settings, profile_shapes, require_tensorrt,
                                      tensorrt_missing)
 from model.errors import ExportError, SpecError
 
-DEFAULTS = {"data_type": "FP16", "workspace_size": 4, "min_batch_size": 1, "opt_batch_size": 1, "max_batch_size": 1,
+DEFAULTS = {"data_type": "FP16", "workspace_size": 4096, "min_batch_size": 1, "opt_batch_size": 1, "max_batch_size": 1,
             "min_height": None, "opt_height": None, "max_height": None,
             "min_width": None, "opt_width": None, "max_width": None}
 
@@ -50,18 +50,23 @@ def test_bad_profiles_are_one_line_spec_errors(shape, cfg, match):
         profile_shapes(shape, cfg)
 
 
-def test_builder_settings_workspace_in_gib(tmp_path):
-    s = builder_settings({"tensorrt": _cfg(workspace_size=2, data_type="FP32"), "timing_cache": str(tmp_path / "t")})
-    assert s == {"fp16": False, "workspace_bytes": 2 * GIB, "timing_cache": tmp_path / "t"}
-    s = builder_settings({"tensorrt": _cfg(workspace_size=0.5), "timing_cache": None})
-    assert s["fp16"] and s["workspace_bytes"] == GIB // 2 and s["timing_cache"] is None
+def test_builder_settings_workspace_in_mib_as_tao(tmp_path):
+    s = builder_settings({"tensorrt": _cfg(workspace_size=2048, data_type="FP32"), "timing_cache": str(tmp_path / "t")})
+    assert s == {"fp16": False, "workspace_bytes": 2048 * MIB, "timing_cache": tmp_path / "t", "gpu_id": 0,
+                 "verbose": False}
+    s = builder_settings({"tensorrt": _cfg(workspace_size=512, data_type="fp16"), "timing_cache": None,
+                          "gpu_id": 1, "verbose": True})
+    assert s["fp16"] and s["workspace_bytes"] == 512 * MIB and s["timing_cache"] is None
+    assert s["gpu_id"] == 1 and s["verbose"] is True
 
 
 def test_missing_pieces_are_named():
     no_trt = tensorrt_missing(cuda_available=True, tensorrt_found=False)
-    assert "TensorRT is not installed" in no_trt and INSTALL_HINT in no_trt
+    assert "TensorRT is not installed" in no_trt and INSTALL_HINT in no_trt and "NVIDIA GPU" in no_trt
     no_gpu = tensorrt_missing(cuda_available=False, tensorrt_found=True)
-    assert "no CUDA GPU" in no_gpu
+    assert "no CUDA GPU" in no_gpu and "NVIDIA GPU" in no_gpu
+    for text in (no_trt, no_gpu):  # where to go instead: the ONNX file with ONNX Runtime
+        assert "ONNX Runtime" in text and "inference.onnx_file" in text
     assert tensorrt_missing(cuda_available=True, tensorrt_found=True) is None
 
 
@@ -75,6 +80,7 @@ def test_cli_without_tensorrt_exit_2_nothing_written(tmp_path, tiny_onnx, capfd)
     err = captured.err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("Error: gen_trt_engine: ")
     assert (INSTALL_HINT in err) or ("no CUDA GPU" in err)
+    assert "NVIDIA GPU" in err and "ONNX Runtime" in err and "inference.onnx_file" in err
     assert not (tmp_path / "r").exists()
 
 
@@ -88,7 +94,7 @@ def test_build_and_run_engine_matches_onnx(tmp_path, tiny_onnx):
     cache = tmp_path / "timing.cache"
     rc = main(["gen_trt_engine", f"results_dir={tmp_path / 'r'}", f"gen_trt_engine.onnx_file={tiny_onnx.parent}",
                f"gen_trt_engine.trt_engine={engine}", f"gen_trt_engine.timing_cache={cache}",
-               "gen_trt_engine.tensorrt.data_type=FP32", "gen_trt_engine.tensorrt.workspace_size=1"])
+               "gen_trt_engine.tensorrt.data_type=FP32", "gen_trt_engine.tensorrt.workspace_size=1024"])
     assert rc == 0 and engine.is_file() and cache.is_file() and engine.with_name("tiny.engine.json").is_file()
     spec = {"evaluate": {"trt_engine": str(engine.parent), "input_height": None, "input_width": None, "gpu_ids": [0]}}
     predictor = make_deploy_predictor(spec, "evaluate")

@@ -30,6 +30,10 @@ def test_evaluate_synthetic_pass_kpi_files_and_pictures(tmp_path, tiny_checkpoin
     out, err = capfd.readouterr()
     assert rc == 0, err
     assert "Execution status: PASS" in out
+    # the spec says bp2 (the default model section), the checkpoint holds the tiny network: said once
+    notes = [line for line in out.splitlines() if "other widths than the spec's model section" in line]
+    assert len(notes) == 1 and f"evaluate.checkpoint: {tiny_checkpoint}" in notes[0]
+    assert "max_disparity 64 (spec 192)" in notes[0] and "running the checkpoint's network" in notes[0]
     run = tmp_path / "runs" / "evaluate"
     events = read_status(run / "status.json")
     assert [e["status"] for e in events][0] == "STARTED" and events[-1]["status"] == "SUCCESS"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from model.cli import main
 from model.data.io import read_image, read_pfm
+from model.evaluation.annotate import colour_bar
+from model.evaluation.visualize import colorize_depth, depth_range
 from model.status import read_status
 
 
@@ -17,18 +20,28 @@ def _infer(tmp_path: Path, ckpt: Path, sources: str, *extra: str) -> list[str]:
             f"dataset.infer_dataset.data_sources={sources}", *extra]
 
 
+def _bar(width: int) -> int:
+    """Rows of the colour bar under a map `width` px wide."""
+    return colour_bar(width, 0.0, 1.0, cv2.COLORMAP_TURBO, "px").shape[0]
+
+
 def test_inference_synthetic_writes_every_output(tmp_path, tiny_checkpoint, capfd):
     sources = "[{dataset_name: Synthetic, num_samples: 2, seed: 3, image_size: [64, 96]}]"
-    rc = main(_infer(tmp_path, tiny_checkpoint, sources, "inference.save_raw_pfm=true",
+    rc = main(_infer(tmp_path, tiny_checkpoint, sources, "inference.save_raw_pfm=true", "inference.save_raw_npy=true",
                      "inference.focal_px=100", "inference.baseline_m=0.5"))
     out, err = capfd.readouterr()
     assert rc == 0 and "Execution status: PASS" in out, err
     run = tmp_path / "runs" / "inference"
     names = [f"synthetic_3_{i:06d}" for i in range(2)]
+    bar = _bar(96)  # each map has its colour bar under it
     for name in names:
-        assert read_image(run / "disparity" / f"{name}.png").shape == (64, 96, 3)
-        assert read_image(run / "panels" / f"{name}.png").shape == (128, 192, 3)  # Synthetic has GT
+        picture = read_image(run / "disparity" / f"{name}.png")
+        assert picture.shape == (64 + bar, 96, 3)
+        assert read_image(run / "panels" / f"{name}.png").shape == (2 * (64 + bar), 192, 3)  # Synthetic has GT
+        depth_png = read_image(run / "depth" / f"{name}.png")
+        assert depth_png.shape == picture.shape and not np.array_equal(depth_png[:64], picture[:64])
         disp = read_pfm(run / "pfm" / f"{name}.pfm")
+        assert np.array_equal(np.load(run / "npy" / f"{name}.npy"), disp)
         depth = np.load(run / "depth" / f"{name}.npy")
         assert disp.shape == depth.shape == (64, 96)
         ok = disp > 1e-3
@@ -68,7 +81,8 @@ def test_inference_real_pairs_two_columns_and_scene_names(tmp_path, tiny_checkpo
     assert sorted(p.name for p in (run / "disparity").iterdir()) == ["Adirondack.png", "ArtL.png"]
     assert not (run / "panels").exists()  # 2-column lines: no GT panels
     left = read_image(real_dir / "middlebury2014Q" / "Adirondack" / "im0.png")
-    assert read_image(run / "disparity" / "Adirondack.png").shape == left.shape
+    h, w, _ = left.shape
+    assert read_image(run / "disparity" / "Adirondack.png").shape == (h + _bar(w), w, 3)
 
 
 def test_missing_checkpoint_for_inference(tmp_path, capfd):
@@ -87,21 +101,22 @@ def test_deploy_model_file_must_exist(tmp_path, key, capfd):
     assert not (tmp_path / "runs").exists()
 
 
-def test_depth_picture_uses_the_whole_colour_scale(tmp_path, tiny_checkpoint):
-    """Inverse depth (1/m) is far below 1 for scenes beyond a metre: its picture must be scaled to its own
-    range (it was scaled to [0, 1] like a disparity in px and came out uniformly dark blue)."""
+def test_depth_picture_is_metres_with_its_own_scale(tmp_path, tiny_checkpoint):
+    """depth/<name>.png was pixel-identical to disparity/<name>.png (1/depth is proportional to the
+    disparity): it is now depth in metres, linear over its own near..far range, with its own bar."""
     sources = "[{dataset_name: Synthetic, num_samples: 1, seed: 3, image_size: [64, 96]}]"
     assert main(_infer(tmp_path, tiny_checkpoint, sources, "inference.focal_px=721.5", "inference.baseline_m=0.54")) == 0
     run = tmp_path / "runs" / "inference"
     name = "synthetic_3_000000"
     depth = np.load(run / "depth" / f"{name}.npy")
-    assert depth.max() > 5.0  # metres: inverse depth well below 1
-    near = depth > 0
-    # 1 / depth is proportional to the disparity, so on pixels with depth both pictures show the same colours
-    depth_png = read_image(run / "depth" / f"{name}.png").astype(int)
-    disp_png = read_image(run / "disparity" / f"{name}.png").astype(int)
-    assert np.abs(depth_png[near] - disp_png[near]).mean() < 3.0
-    assert (depth_png[~near] == 0).all()
+    assert depth.max() > 5.0  # metres
+    depth_png = read_image(run / "depth" / f"{name}.png")
+    disp_png = read_image(run / "disparity" / f"{name}.png")
+    has = depth > 0
+    assert not np.array_equal(depth_png, disp_png)  # not a copy of the disparity picture
+    assert (depth_png[:64][~has] == 0).all()
+    near, far = depth_range(depth, 100.0)
+    assert np.array_equal(depth_png[:64], colorize_depth(depth, near, far))  # the picture is this scale in metres
 
 
 def _raw_pfm_top_first(path: Path) -> np.ndarray:
@@ -150,4 +165,4 @@ def test_pfm_is_the_prediction_for_mixed_sizes_and_image_kinds(tmp_path, tiny_ch
         expected = predictor(left, right)[0, 0].numpy()
         saved = _raw_pfm_top_first(run / "pfm" / f"{kind}.pfm")
         assert saved.shape == (h, w) and np.abs(saved - expected).max() < 1e-3, kind
-        assert read_image(run / "disparity" / f"{kind}.png").shape == (h, w, 3)
+        assert read_image(run / "disparity" / f"{kind}.png").shape == (h + _bar(w), w, 3)

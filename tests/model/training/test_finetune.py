@@ -79,3 +79,23 @@ def test_missing_pretrained_file_fails_before_writing(make_spec, tmp_path, capsy
     assert rc == 2
     assert "train.pretrained_model_path" in capsys.readouterr().err
     assert not (Path(spec["results_dir"]) / "train").exists()
+
+
+def test_pretrained_model_path_takes_a_results_folder(make_spec, tmp_path, capfd):
+    """Like every other checkpoint key, pretrained_model_path may name the results folder of a run:
+    the results root of a first training gives its train/dn_model_latest.pth (said in one line)."""
+    first, _ = make_spec("first", ["train.num_epochs=1"])
+    assert main(["train", "-e", str(first)]) == 0
+    root = tmp_path / "first"
+    second, _ = make_spec("second", [])
+    capfd.readouterr()
+    assert main(["train", "-e", str(second), "train.num_epochs=1", f"train.pretrained_model_path={root}"]) == 0
+    out = capfd.readouterr().out
+    latest = root / "train" / LATEST_NAME
+    assert f"train.pretrained_model_path: {root} is a folder; using {latest}" in out
+    assert f"train: fine-tuning from {latest}" in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "-e", str(second), f"train.pretrained_model_path={empty}"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.pretrained_model_path: folder" in err[0] and "holds no dn_model_latest.pth" in err[0]

@@ -47,13 +47,14 @@ def _candidates(folder: Path, suffix: str) -> list[Path]:
                   and not p.name.startswith(".") and not p.name.endswith(".failed" + suffix))
 
 
-def resolve_model_file(value: str | Path, key: str, action: str) -> tuple[Path, str | None]:
+def resolve_model_file(value: str | Path, key: str, action: str, name: str | None = None) -> tuple[Path, str | None]:
     """The model file `<action>.<key>` names: the file itself, or the one picked in a parent folder.
 
     Args:
         value: the spec value (a file or a folder).
         key: "checkpoint", "onnx_file" or "trt_engine".
         action: the action whose section holds the key (for messages).
+        name: the spec key's own name when it is not `key` (e.g. `pretrained_model_path`).
     Returns:
         (file path, a one-line note saying which file was picked and why; None for a plain file).
     Raises:
@@ -62,7 +63,7 @@ def resolve_model_file(value: str | Path, key: str, action: str) -> tuple[Path, 
     """
     suffix, preferred, subdirs = PARENT_RULES[key]
     path = Path(value)
-    where = f"{action}.{key}"
+    where = f"{action}.{name or key}"
     if path.is_file():
         return path, None
     if key == "checkpoint":  # `builtin`: the shipped weights
