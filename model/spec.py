@@ -22,6 +22,7 @@ from jsonschema.exceptions import best_match
 
 from model._spec_messages import allowed_text, describe_error, dotted, show
 from model.errors import SpecError
+from model.safe_yaml import BoundedLoader
 
 __all__ = ["load_spec", "load_schema", "read_yaml", "parse_override", "apply_overrides",
            "fill_defaults", "validate_spec", "SCHEMA_DIR", "ACTIONS_WITH_SCHEMA"]
@@ -31,8 +32,8 @@ ACTIONS_WITH_SCHEMA = ("train", "evaluate", "inference", "export", "gen_trt_engi
 _KEY = re.compile(r"^[A-Za-z_]\w*(\.(\w+))*$")
 
 
-class _SpecLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 scalars and duplicate-key detection.
+class _SpecLoader(BoundedLoader):
+    """SafeLoader with YAML 1.2 scalars, duplicate-key detection and bounded alias expansion.
 
     YAML 1.1 reads `on`/`off`/`yes`/`no` as booleans (so `automl_policy: off` would
     become False) and `1e-4` as a string; users mean the word and the number.
@@ -63,6 +64,8 @@ _SpecLoader.add_implicit_resolver(
 def _yaml_value(text: str, where: str) -> Any:
     try:
         return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - _SpecLoader is a SafeLoader
+    except SpecError as exc:  # alias bomb / recursion / nesting: name the override, not "<unicode string>"
+        raise SpecError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{where}: value is not valid YAML ({problem})") from None
