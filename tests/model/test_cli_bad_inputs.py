@@ -97,7 +97,7 @@ def test_unknown_nested_key(tmp_path, capfd):
 
 def test_wrong_type(tmp_path, capfd):
     _check_bad(tmp_path, capfd, _evaluate(tmp_path, text="train:\n  num_epochs: ten\n"),
-               "train.num_epochs: got 'ten' (a string); allowed: an integer >= 1")
+               "train.num_epochs: got 'ten' (a string); allowed: an integer in [1, 100000]")
 
 
 def test_boolean_where_number_expected(tmp_path, capfd):
