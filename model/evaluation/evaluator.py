@@ -51,9 +51,12 @@ def build_split_dataset(spec: dict, split: str, fallback: str | None = None) -> 
 
 
 def preflight(dataset: Dataset) -> None:
-    """Decode the first sample of every source so a bad file fails before any output is written."""
+    """Read the headers of every sample (existence, sizes) and decode the first sample of every
+    source, so a bad file anywhere in an annotation file fails before any output is written."""
     parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
     for part in parts:
+        if hasattr(part, "check_files"):
+            part.check_files()
         part[0]
 
 
