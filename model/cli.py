@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import math
 import sys
@@ -198,12 +199,25 @@ def _dispatch(argv: list[str]) -> int:
     return _run_action(name, args)
 
 
+def _share_worker_temp_dir() -> None:
+    """Create this process's multiprocessing temp folder now, before any DataLoader worker starts.
+
+    Workers inherit it and put their fd-passing sockets there; this process removes it at exit.
+    Without it each worker makes its own `pymp-*` folder in the system temp folder, and a worker
+    killed when a run fails (workers are daemons) leaves that folder behind.
+    """
+    import multiprocessing.util
+
+    multiprocessing.util.get_temp_dir()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `depth_net` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if argv[:1] == ["--debug"]:
         argv = argv[1:]
+    _share_worker_temp_dir()
     try:
         return _dispatch(argv)
     except SystemExit as exc:  # --help
@@ -214,6 +228,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         print("Execution status: FAIL")
         return exc.exit_code
+    finally:
+        # An error raised while DataLoader workers run keeps their iterator in a reference cycle
+        # (exception -> traceback -> frames); collecting it now shuts the workers down cleanly, so
+        # they remove their temp folders, instead of being killed at interpreter exit.
+        gc.collect()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from model._paths import path_problem, spec_path_problem
 from model._spec_messages import allowed_text, describe_error, dotted, show
 from model.errors import SpecError
 from model.safe_yaml import BoundedLoader
@@ -74,6 +75,9 @@ def _yaml_value(text: str, where: str) -> Any:
 def read_yaml(path: str | Path) -> dict:
     """The mapping in a YAML spec file (empty file -> {})."""
     p = Path(path)
+    problem = path_problem(str(p))
+    if problem:
+        raise SpecError(f"-e {show(str(p))}: the spec file path {problem}")
     if not p.exists():
         raise SpecError(f"{p}: spec file not found (pass an existing YAML file to -e)")
     if p.is_dir():
@@ -243,6 +247,12 @@ def validate_spec(spec: dict, schema: dict, source: str = "spec",
         allowed = allowed_text(leaf) if leaf.get("type") else "a number"
         raise SpecError(f"{_origin(key, source, list(override_keys), list(overrides))}: {key}: got {show(value)}; "
                         f"allowed: {allowed} (finite)")
+    bad_path = spec_path_problem(spec, schema)
+    if bad_path is not None:
+        path, value, problem = bad_path
+        key = dotted(path)
+        raise SpecError(f"{_origin(key, source, list(override_keys), list(overrides))}: {key}: {show(value)} "
+                        f"{problem}")
 
 
 def _check_network(spec: dict, source: str, override_keys: list[str], overrides: list[str]) -> None:
