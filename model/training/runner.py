@@ -21,6 +21,7 @@ from model.errors import CheckpointError, RunFailed, SpecError
 from model.status import StatusLogger, results_dir_for
 from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector, RunProgressBar, StatusReporter,
                                       epoch_kpi, read_checkpoint_index)
+from model.training.checkpoint_io import LocalCheckpointIO
 from model.training.system import PRECISIONS, StereoSystem
 
 __all__ = ["fit", "trainer_options", "check_hardware", "resume_checkpoint", "NAN_ENV"]
@@ -110,6 +111,7 @@ def trainer_options(spec: dict, out_dir: Path) -> dict:
         "default_root_dir": str(out_dir),
         "logger": [CSVLogger(str(out_dir), name="csv_logs"), TensorBoardLogger(str(out_dir), name="tb_logs")],
         "enable_model_summary": False,
+        "plugins": [LocalCheckpointIO()],  # no copy of each checkpoint in the system temp folder
     }
 
 
