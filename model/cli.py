@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import importlib
 import math
 import sys
@@ -228,11 +227,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         print("Execution status: FAIL")
         return exc.exit_code
-    finally:
-        # An error raised while DataLoader workers run keeps their iterator in a reference cycle
-        # (exception -> traceback -> frames); collecting it now shuts the workers down cleanly, so
-        # they remove their temp folders, instead of being killed at interpreter exit.
-        gc.collect()
 
 
 if __name__ == "__main__":

@@ -77,8 +77,8 @@ class AnnotatedStereoDataset(StereoDataset):
 
     @staticmethod
     def _check_record(record: _Record) -> None:
-        left = file_size(record.left)
-        right = file_size(record.right)
+        left = _size_or_decode(record.left)
+        right = _size_or_decode(record.right)
         if left and right and left != right:
             raise DataError(f"left/right sizes differ: {record.left} is {left[0]}x{left[1]}, {record.right} is "
                             f"{right[0]}x{right[1]}")
@@ -116,6 +116,13 @@ class AnnotatedStereoDataset(StereoDataset):
             _check_size(record, record.mask, mask, left)
             valid = valid & mask
         return StereoArrays(left, right, disp, valid)
+
+
+def _size_or_decode(path: str) -> tuple[int, int] | None:
+    """An image's (height, width) from its header, or by decoding formats whose header we do not
+    read (TIFF, WebP, ...: rare in stereo data, so the cost of a decode is rare too)."""
+    size = file_size(path)
+    return size if size is not None else io.read_image(path).shape[:2]
 
 
 def _size(array: np.ndarray) -> str:

@@ -83,8 +83,8 @@ def _jpeg_sof(path: str | Path, read_at) -> tuple[int, int]:
 
 
 def image_size(path: str | Path) -> tuple[int, int] | None:
-    """(height, width) from a PNG / JPEG header (a PNG must also end in its IEND chunk); None for
-    other formats, which only a decode can check. DataError for an empty, torn or absurd file."""
+    """(height, width) from a PNG / JPEG / BMP header (a PNG must also end in its IEND chunk); None
+    for other formats, which only a decode can check. DataError for an empty, torn or absurd file."""
     with open(path, "rb") as fh:
         head = fh.read(64)
         if not head:
@@ -99,6 +99,9 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
                 raise DataError(f"{path}: cannot decode image: truncated PNG (the file does not end with its IEND "
                                 f"chunk)")
             return size
+        if head.startswith(b"BM") and len(head) >= 26:  # BMP: BITMAPINFOHEADER width, height (negative: top-down)
+            width, height = struct.unpack("<ii", head[18:26])
+            return _check_dims(path, width, abs(height))
         if head.startswith(b"\xff\xd8"):
             def read_at(offset: int, count: int) -> bytes:
                 fh.seek(offset)
@@ -163,6 +166,9 @@ def check_encoded(path: str | Path, raw: bytes) -> None:
         _png_chunks(path, raw)
     elif raw.startswith(b"\xff\xd8"):
         _jpeg_sof(path, lambda offset, count: raw[offset:offset + count])
+    elif raw.startswith(b"BM") and len(raw) >= 26:
+        width, height = struct.unpack("<ii", raw[18:26])
+        _check_dims(path, width, abs(height))
 
 
 def _png_chunks(path: str | Path, raw: bytes) -> None:
