@@ -204,6 +204,8 @@ def build_storage(storage: str | None, settings: dict | None = None) -> optuna.s
         if Path(text).is_file():
             probe_sqlite(text)  # read-only: Optuna would add its tables to any SQLite file
         text = f"sqlite:///{Path(text).resolve()}"
+    elif text.startswith("sqlite:///") and Path(text[len("sqlite:///"):].split("?")[0]).is_file():
+        probe_sqlite(text[len("sqlite:///"):].split("?")[0])  # the URL form of the same file: same read-only check
     interval = int(settings.get("heartbeat_interval") or 30)
     grace = int(settings.get("grace_period") or max(2 * interval, interval + 1))
     engine_kwargs = {"connect_args": {"connect_timeout": 5}} if text.startswith("postgres") else None

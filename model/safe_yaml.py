@@ -17,13 +17,15 @@ import yaml
 
 from model.errors import SpecError
 
-__all__ = ["BoundedLoader", "MAX_NODES", "MAX_DEPTH", "check_node_graph"]
+__all__ = ["BoundedLoader", "MAX_NODES", "MAX_DEPTH", "MAX_SPEC_BYTES", "check_node_graph"]
 
 #: nodes (scalars, lists, mappings; every alias counted as its full expansion) a document may expand
 #: to: a whole spec with every key set is ~600; the limit leaves room for long lists (data sources)
 MAX_NODES = 100_000
 #: nesting levels of lists / mappings: a spec is at most ~6 deep
 MAX_DEPTH = 64
+#: size of a spec file: TAO's specs are ~3 KB; PyYAML composes ~1 MB/s, so a large file would stall
+MAX_SPEC_BYTES = 1 << 20
 
 
 def _where(node: yaml.Node) -> str:

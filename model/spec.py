@@ -23,7 +23,7 @@ from jsonschema.exceptions import best_match
 from model._paths import path_problem, spec_path_problem
 from model._spec_messages import allowed_text, describe_error, dotted, show
 from model.errors import SpecError
-from model.safe_yaml import BoundedLoader
+from model.safe_yaml import MAX_SPEC_BYTES, BoundedLoader
 
 __all__ = ["load_spec", "load_schema", "read_yaml", "parse_override", "apply_overrides",
            "fill_defaults", "validate_spec", "SCHEMA_DIR", "ACTIONS_WITH_SCHEMA"]
@@ -82,6 +82,8 @@ def read_yaml(path: str | Path) -> dict:
         raise SpecError(f"{p}: spec file not found (pass an existing YAML file to -e)")
     if p.is_dir():
         raise SpecError(f"{p}: is a directory; -e expects a YAML spec file")
+    if p.is_file() and p.stat().st_size > MAX_SPEC_BYTES:
+        raise SpecError(f"{p}: {p.stat().st_size} bytes; a spec is a small YAML file (at most {MAX_SPEC_BYTES} bytes)")
     try:
         with open(p, encoding="utf-8") as fh:
             data = yaml.load(fh, Loader=_SpecLoader)  # noqa: S506 - SafeLoader subclass

@@ -156,7 +156,10 @@ def automl_section() -> dict:
     })
     return section("AutoML (Optuna) hyperparameter search over train.* keys.", {
         "results_dir": path("Study folder; default <results_dir>/<study_name>."),
-        "study_name": string(None, "Study name (resumes when it exists).", nullable=True),
+        "study_name": string(None, "Study name (resumes when it exists); it names the study's folder.",
+                             nullable=True, pattern="^(?!\\.{1,2}$)[^/\\\\\\u0000]{1,200}$",
+                             x_allowed="null or a name of 1 to 200 characters without '/', '\\' or NUL, not "
+                                       "'.' or '..' (it names the study's folder under results_dir)"),
         "storage": string(None, "Optuna storage URL; null = SQLite file in the study folder; "
                           "journal:<file> for many processes on one host.", nullable=True),
         "sampler": enum("tpe", ["tpe", "gp", "cmaes", "random"], "Sampler."),

@@ -134,6 +134,12 @@ def test_yaml_recursion_and_nesting(tmp_path, capfd, text, needle):
     _refused_in_process(tmp_path, capfd, ["evaluate", "-e", str(spec)], f"{spec}:", needle)
 
 
+def test_spec_file_large_on_disk(tmp_path, capfd):
+    spec = tmp_path / "big.yaml"
+    spec.write_text("# " + "x" * (2 << 20) + "\n", encoding="utf-8")
+    _refused_in_process(tmp_path, capfd, ["evaluate", "-e", str(spec)], str(spec), "a spec is a small YAML file")
+
+
 @pytest.mark.parametrize("override, needle", [
     (f"wandb.tags={_BOMB}", "expands to more than"),
     ("wandb.tags=&a [*a]", "recursive YAML alias"),
@@ -360,6 +366,14 @@ def test_storage_file_under_a_regular_file(tmp_path, capfd, command):
     assert blocker.read_text() == "a file, not a folder"
 
 
+@pytest.mark.parametrize("name", ["../../escaped", "..", "a/b", "x" * 300])
+def test_study_name_that_would_leave_the_results_folder(tmp_path, capfd, name):
+    """The study's folder is <results_dir>/<study_name>: '../..' wrote a whole study outside it."""
+    _refused_in_process(tmp_path, capfd, ["automl", "plan", "-e", str(_spec(tmp_path)), f"automl.study_name={name}"],
+                        "automl.study_name", "without '/'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
+
+
 def test_storage_path_with_a_nul_byte(tmp_path, capfd):
     _refused_in_process(tmp_path, capfd, ["automl", "status", "--storage", f"{tmp_path}/a\0b.db"],
                         "contains a NUL byte")
@@ -378,10 +392,11 @@ def user_db(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", ["status", "best", "plot"])
-def test_inspecting_a_foreign_sqlite_file_leaves_it_untouched(tmp_path, capfd, user_db, command):
+@pytest.mark.parametrize("command, url", [("status", False), ("best", False), ("plot", False), ("status", True)])
+def test_inspecting_a_foreign_sqlite_file_leaves_it_untouched(tmp_path, capfd, user_db, command, url):
     before, stamp = user_db.read_bytes(), user_db.stat().st_mtime_ns
-    _refused_in_process(tmp_path, capfd, ["automl", command, "--storage", str(user_db)],
+    storage = f"sqlite:///{user_db}" if url else str(user_db)
+    _refused_in_process(tmp_path, capfd, ["automl", command, "--storage", storage],
                         str(user_db), "not an Optuna study storage")
     assert user_db.read_bytes() == before and user_db.stat().st_mtime_ns == stamp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["people.db"]  # no -journal / -wal file either
@@ -451,3 +466,45 @@ def test_disk_full_while_writing_a_checkpoint(tmp_path):
     assert not [p.name for p in out.iterdir() if p.name.endswith((".pth", ".tmp"))], sorted(os.listdir(out))
     assert sorted(p.name for p in (tmp_path / "systmp").iterdir()) == []  # Lightning wrote a copy to /tmp
     assert '"status": "FAILURE"' in (out / "status.json").read_text()
+
+
+def test_checkpoint_writer_uses_no_temp_file(tmp_path, monkeypatch):
+    """Lightning's own writer staged every checkpoint in tempfile.mkstemp() (the system temp folder),
+    where a write cut short stayed; ours writes the target alone and removes it when the write fails."""
+    import tempfile
+
+    from model.training.checkpoint_io import LocalCheckpointIO
+
+    def no_temp(*args, **kwargs):
+        raise AssertionError("a checkpoint write used the system temp folder")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_temp)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_temp)
+    target = tmp_path / "out" / ".model.pth.tmp"
+    LocalCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(4)}, "epoch": 3}, target)
+    assert torch.load(target, weights_only=True)["epoch"] == 3
+
+    import builtins
+
+    real_open = builtins.open
+
+    class Full:  # a file object whose write fails as on a full disk, after creating the file
+        def __init__(self, path, mode):
+            self.handle = real_open(path, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            self.handle.write(bytes(data)[:10])
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(builtins, "open", lambda path, mode="r", *a, **k: Full(path, mode))
+    broken = tmp_path / "out" / ".broken.pth.tmp"
+    with pytest.raises(OSError, match="No space left"):
+        LocalCheckpointIO().save_checkpoint({"epoch": 1}, broken)
+    monkeypatch.undo()
+    assert not broken.exists()
