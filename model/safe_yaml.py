@@ -60,6 +60,11 @@ def check_node_graph(root: yaml.Node) -> None:
             continue
         if key in done:
             continue
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise SpecError(f"{_where(key_node)}: a mapping key must be a name, not a "
+                                    f"{'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'}")
         open_nodes.add(key)
         stack.append((node, True))
         for child in _children(node):
@@ -78,8 +83,23 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+#: digits of an integer (Python refuses to convert more than 4300 with a ValueError traceback)
+MAX_INT_DIGITS = 64
+
+
 class BoundedLoader(yaml.SafeLoader):
-    """SafeLoader that runs `check_node_graph` on each document before constructing it."""
+    """SafeLoader that runs `check_node_graph` on each document before constructing it, refuses
+    integers of more than MAX_INT_DIGITS digits and `!!binary` values (no spec key takes bytes)."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:  # noqa: D102
+        digits = sum(ch.isalnum() for ch in str(node.value))
+        if digits > MAX_INT_DIGITS:
+            raise SpecError(f"{_where(node)}: an integer of {digits} digits; numbers in a spec have at most "
+                            f"{MAX_INT_DIGITS}")
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_binary(self, node: yaml.ScalarNode) -> bytes:  # noqa: D102
+        raise SpecError(f"{_where(node)}: a !!binary value; spec values are numbers, strings, lists and mappings")
 
     def get_single_data(self):  # noqa: D102 - PyYAML's entry point for yaml.load
         try:
@@ -90,3 +110,7 @@ class BoundedLoader(yaml.SafeLoader):
             return None
         check_node_graph(node)
         return self.construct_document(node)
+
+
+BoundedLoader.add_constructor("tag:yaml.org,2002:int", BoundedLoader.construct_yaml_int)
+BoundedLoader.add_constructor("tag:yaml.org,2002:binary", BoundedLoader.construct_yaml_binary)

@@ -37,7 +37,8 @@ class _SpecLoader(BoundedLoader):
     """SafeLoader with YAML 1.2 scalars, duplicate-key detection and bounded alias expansion.
 
     YAML 1.1 reads `on`/`off`/`yes`/`no` as booleans (so `automl_policy: off` would
-    become False) and `1e-4` as a string; users mean the word and the number.
+    become False), `1e-4` as a string and `2024-01-31` as a date; users mean the word, the
+    number and the text.
     """
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -52,7 +53,7 @@ class _SpecLoader(BoundedLoader):
 
 
 _SpecLoader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    ch: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
     for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _SpecLoader.add_implicit_resolver(

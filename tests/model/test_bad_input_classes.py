@@ -127,11 +127,19 @@ def test_yaml_alias_bomb_is_refused_at_once(tmp_path):
     ("wandb:\n  tags: &t [*t]\n", "recursive YAML alias"),
     ("wandb:\n  tags: " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
     ("".join(f"x{i}: &a{i} [{'*a' + str(i - 1) if i else 1}]\n" for i in range(200)), "nested deeper than"),
+    ("train:\n  seed: " + "9" * 5000 + "\n", "an integer of 5000 digits"),  # int() refuses > 4300 digits
+    ("? [a, b]\n: 1\n", "a mapping key must be a name"),
+    ("train:\n  seed: !!binary AAAA\n", "a !!binary value"),
 ])
 def test_yaml_recursion_and_nesting(tmp_path, capfd, text, needle):
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"results_dir: {tmp_path / 'runs'}\n" + text, encoding="utf-8")
     _refused_in_process(tmp_path, capfd, ["evaluate", "-e", str(spec)], f"{spec}:", needle)
+
+
+def test_a_date_is_read_as_text(tmp_path, capfd):
+    _refused_in_process(tmp_path, capfd, ["evaluate", f"results_dir={tmp_path / 'runs'}", "train.seed=2001-12-14"],
+                        "train.seed: got '2001-12-14' (a string)")
 
 
 def test_spec_file_large_on_disk(tmp_path, capfd):
