@@ -516,3 +516,34 @@ def test_checkpoint_writer_uses_no_temp_file(tmp_path, monkeypatch):
         LocalCheckpointIO().save_checkpoint({"epoch": 1}, broken)
     monkeypatch.undo()
     assert not broken.exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB tmpfs (needs root and mount permission; skipped otherwise), nearly full."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        with open(mount / "filler", "wb") as fh:  # leave ~12 KiB: room for experiment.yaml and status.json
+            fh.write(bytes(256 * 1024 - 12 * 1024))
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+@pytest.mark.parametrize("pictures", [True, False])
+def test_disk_full_while_writing_outputs(tmp_path, capfd, tiny_ckpt, small_disk, pictures):
+    """Pictures fail in our PNG writer; metrics files (plain `open`) fail at the CLI boundary."""
+    rows = [_pair(tmp_path, i) for i in range(3)]
+    ann = _annotation(tmp_path, rows)
+    out = small_disk / "eval"
+    rc = main(["evaluate", "-e", str(_spec(tmp_path)), _source("test", ann), f"evaluate.checkpoint={tiny_ckpt}",
+               f"evaluate.vis={str(pictures).lower()}", f"evaluate.results_dir={out}"])
+    captured = capfd.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert rc in (1, 2) and len(lines) == 1 and lines[0].startswith("Error: "), captured.err
+    assert "No space left on device" in lines[0] and "Traceback" not in captured.err, lines[0]
+    assert not [p for p in small_disk.rglob("*") if p.name.endswith(".tmp")]
