@@ -244,5 +244,3 @@ def test_dashboard_on_a_foreign_sqlite_file(tmp_path, user_db, refused_in_proces
     refused_in_process(["automl", "dashboard", "--storage", str(user_db), "--port", "18778"],
                        "not an Optuna study storage")
     assert user_db.read_bytes() == before
-
-
