@@ -131,12 +131,22 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
-    from automl.report import serve_dashboard
-    from automl.run import study_context
-    from automl.study import check_storage_exists
+    from automl.study import build_storage, check_storage_exists, open_existing_study
 
-    storage = args.storage or study_context(_load(args)).storage
-    check_storage_exists(storage, "start a study with `depth_net automl run -e SPEC` first")
+    if args.storage:
+        storage = args.storage
+    else:
+        from automl.run import study_context  # imports training (Lightning): only when the spec names it
+
+        storage = study_context(_load(args)).storage
+    hint = "start a study with `depth_net automl run -e SPEC` first"
+    check_storage_exists(storage, hint)
+    if args.study:  # the dashboard serves every study; a named one must exist before it starts
+        open_existing_study(storage, args.study, "`depth_net automl dashboard` serves them all without --study")
+    else:
+        build_storage(storage, {})  # reads the storage (and fails in one line) before serving it
+    from automl.report import serve_dashboard  # optuna-dashboard and plotting: a slow import, only to serve
+
     serve_dashboard(storage, host=args.host, port=args.port)
     return 0
 

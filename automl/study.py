@@ -44,6 +44,7 @@ from typing import Any
 
 import optuna
 
+from automl.storage_probe import check_storage_path, probe_journal, probe_sqlite
 from model.errors import SpecError
 
 __all__ = [
@@ -184,18 +185,27 @@ def build_storage(storage: str | None, settings: dict | None = None) -> optuna.s
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
         path = Path(text[len("journal:"):] if journal else text)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(path)
+        if path.is_file():
+            probe_journal(path)  # read-only: a file that is not a journal fails in one line
         # The open-lock works on network file systems and inside containers (no symlinks).
         backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
-        return optuna.storages.JournalStorage(backend)
+        try:
+            return optuna.storages.JournalStorage(backend)
+        except (KeyError, TypeError, ValueError, AssertionError) as exc:  # well-formed lines that do not replay
+            raise SpecError(f"automl.storage: {path} is not a readable Optuna journal ({_one_line(exc)})") from None
     if "://" not in text:
         if not text.endswith(".db"):
             raise SpecError(
                 f"automl.storage: {text!r} is not a storage; use a .db file (SQLite), a .log / "
                 ".journal file (journal) or a SQLAlchemy URL such as postgresql://user@host/db"
             )
-        Path(text).parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(Path(text))
+        if Path(text).is_file():
+            probe_sqlite(text)  # read-only: Optuna would add its tables to any SQLite file
         text = f"sqlite:///{Path(text).resolve()}"
+    elif text.startswith("sqlite:///") and Path(text[len("sqlite:///"):].split("?")[0]).is_file():
+        probe_sqlite(text[len("sqlite:///"):].split("?")[0])  # the URL form of the same file: same read-only check
     interval = int(settings.get("heartbeat_interval") or 30)
     grace = int(settings.get("grace_period") or max(2 * interval, interval + 1))
     engine_kwargs = {"connect_args": {"connect_timeout": 5}} if text.startswith("postgres") else None
@@ -213,13 +223,25 @@ def build_storage(storage: str | None, settings: dict | None = None) -> optuna.s
         raise SpecError(f"automl.storage: cannot open {_redact(text)!r}: {_one_line(exc)}") from None
 
 
+def _make_parent(path: Path) -> None:
+    """The storage file's folder, created; a path that cannot exist is one SpecError."""
+    check_storage_path(str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpecError(f"automl.storage: cannot create the folder of {path}: {exc.strerror or exc}") from None
+
+
 def check_storage_exists(storage: str, hint: str) -> None:
-    """A storage file (SQLite, journal) must exist; URLs are checked when opened."""
+    """A storage file (SQLite, journal) must exist and be one (read-only probe); URLs are checked when opened."""
     text = str(storage)
     if "://" not in text:
         path = Path(text.removeprefix("journal:"))
+        check_storage_path(str(path), "--storage")
         if not path.is_file():
             raise SpecError(f"automl: no study storage at {path}; {hint}")
+        if path.suffix == ".db" and not text.startswith("journal:"):
+            probe_sqlite(path, "--storage", allow_empty=False)
 
 
 def open_existing_study(storage: str, study_name: str | None, hint: str) -> optuna.Study:
@@ -238,6 +260,9 @@ def open_existing_study(storage: str, study_name: str | None, hint: str) -> optu
     opened = build_storage(text, {})
     names = [s.study_name for s in optuna.get_all_study_summaries(opened, include_best_trial=False)]
     name = study_name or (names[0] if len(names) == 1 else None)
+    if name is None:
+        what = f"several studies ({', '.join(names)}); name one with --study" if names else "no study"
+        raise SpecError(f"automl: {_redact(text)} holds {what}; {hint}")
     if name not in names:
         raise SpecError(f"automl: no study {name!r} in {_redact(text)} (studies there: {', '.join(names) or 'none'}); "
                         f"{hint}")

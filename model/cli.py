@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import math
 import sys
@@ -32,6 +33,8 @@ from model.status import StatusLogger, check_can_write, results_dir_for
 __all__ = ["ACTIONS", "main"]
 
 POLICY_CHOICES = ("auto", "on", "off")
+# A write that failed because the disk (or quota, or file size limit) is full: one line, not a traceback.
+_STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 # Options of the command line (not spec keys) handed to an action's check / run as keywords.
 _RUN_OPTIONS = {"train": ("request", "automl_policy")}
 
@@ -198,12 +201,25 @@ def _dispatch(argv: list[str]) -> int:
     return _run_action(name, args)
 
 
+def _share_worker_temp_dir() -> None:
+    """Create this process's multiprocessing temp folder now, before any DataLoader worker starts.
+
+    Workers inherit it and put their fd-passing sockets there; this process removes it at exit.
+    Without it each worker makes its own `pymp-*` folder in the system temp folder, and a worker
+    killed when a run fails (workers are daemons) leaves that folder behind.
+    """
+    import multiprocessing.util
+
+    multiprocessing.util.get_temp_dir()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `depth_net` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if argv[:1] == ["--debug"]:
         argv = argv[1:]
+    _share_worker_temp_dir()
     try:
         return _dispatch(argv)
     except SystemExit as exc:  # --help
@@ -214,6 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         print("Execution status: FAIL")
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in _STORAGE_FULL:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"Error: {where}{exc.strerror}; free space (or raise the file size limit) and run again",
+              file=sys.stderr)
+        print("Execution status: FAIL")
+        return 1
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 `DepthNetError` (a run that started and then failed) is exit code 1.
 """
 
+import re
+
 __all__ = [
     "DepthNetError",
     "SpecError",
@@ -15,10 +17,27 @@ __all__ = [
 ]
 
 
+_WORKER_WRAP = re.compile(r"\ACaught \w+ in (DataLoader worker process \d+)\.\nOriginal Traceback", re.S)
+
+
 class DepthNetError(Exception):
-    """Base class of every error depth_net reports to the user."""
+    """Base class of every error depth_net reports to the user.
+
+    An error raised inside a DataLoader worker comes back re-created by PyTorch with the message
+    "Caught DataError in DataLoader worker process N." and the worker's traceback; the user's
+    one line must still name the file, so the original message is restored (the worker's
+    traceback stays in `worker_traceback` for --debug).
+    """
 
     exit_code = 1
+
+    def __init__(self, *args: object) -> None:
+        self.worker_traceback: str | None = None
+        if len(args) == 1 and isinstance(args[0], str) and _WORKER_WRAP.match(args[0]):
+            self.worker_traceback = args[0]
+            last = args[0].rstrip().splitlines()[-1]
+            args = (last.split(": ", 1)[1] if ": " in last else last,)
+        super().__init__(*args)
 
 
 class SpecError(DepthNetError, ValueError):

@@ -20,8 +20,10 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from model._paths import path_problem, spec_path_problem
 from model._spec_messages import allowed_text, describe_error, dotted, show
 from model.errors import SpecError
+from model.safe_yaml import MAX_SPEC_BYTES, BoundedLoader
 from model.tao_compat import apply_tao_keys, note_ignored
 
 __all__ = ["load_spec", "load_schema", "read_yaml", "parse_override", "apply_overrides",
@@ -32,11 +34,12 @@ ACTIONS_WITH_SCHEMA = ("train", "evaluate", "inference", "export", "gen_trt_engi
 _KEY = re.compile(r"^[A-Za-z_]\w*(\.(\w+))*$")
 
 
-class _SpecLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 scalars and duplicate-key detection.
+class _SpecLoader(BoundedLoader):
+    """SafeLoader with YAML 1.2 scalars, duplicate-key detection and bounded alias expansion.
 
     YAML 1.1 reads `on`/`off`/`yes`/`no` as booleans (so `automl_policy: off` would
-    become False) and `1e-4` as a string; users mean the word and the number.
+    become False), `1e-4` as a string and `2024-01-31` as a date; users mean the word, the
+    number and the text.
     """
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -51,7 +54,7 @@ class _SpecLoader(yaml.SafeLoader):
 
 
 _SpecLoader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    ch: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
     for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _SpecLoader.add_implicit_resolver(
@@ -64,6 +67,8 @@ _SpecLoader.add_implicit_resolver(
 def _yaml_value(text: str, where: str, key: str) -> Any:
     try:
         return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - _SpecLoader is a SafeLoader
+    except SpecError as exc:  # alias bomb / recursion / nesting: name the override, not "<unicode string>"
+        raise SpecError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         hint = ""
@@ -76,10 +81,15 @@ def _yaml_value(text: str, where: str, key: str) -> Any:
 def read_yaml(path: str | Path) -> dict:
     """The mapping in a YAML spec file (empty file -> {})."""
     p = Path(path)
+    problem = path_problem(str(p))
+    if problem:
+        raise SpecError(f"-e {show(str(p))}: the spec file path {problem}")
     if not p.exists():
         raise SpecError(f"{p}: spec file not found (pass an existing YAML file to -e)")
     if p.is_dir():
         raise SpecError(f"{p}: is a directory; -e expects a YAML spec file")
+    if p.is_file() and p.stat().st_size > MAX_SPEC_BYTES:
+        raise SpecError(f"{p}: {p.stat().st_size} bytes; a spec is a small YAML file (at most {MAX_SPEC_BYTES} bytes)")
     try:
         with open(p, encoding="utf-8") as fh:
             data = yaml.load(fh, Loader=_SpecLoader)  # noqa: S506 - SafeLoader subclass
@@ -245,6 +255,12 @@ def validate_spec(spec: dict, schema: dict, source: str = "spec",
         allowed = allowed_text(leaf) if leaf.get("type") else "a number"
         raise SpecError(f"{_origin(key, source, list(override_keys), list(overrides))}: {key}: got {show(value)}; "
                         f"allowed: {allowed} (finite)")
+    bad_path = spec_path_problem(spec, schema)
+    if bad_path is not None:
+        path, value, problem = bad_path
+        key = dotted(path)
+        raise SpecError(f"{_origin(key, source, list(override_keys), list(overrides))}: {key}: {show(value)} "
+                        f"{problem}")
 
 
 def _check_network(spec: dict, source: str, override_keys: list[str], overrides: list[str]) -> None:

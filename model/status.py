@@ -36,8 +36,12 @@ def check_can_write(target: Path, key: str, folder: Path | None = None) -> None:
     only fail after the whole run.
     """
     nearest = Path(target if folder is None else folder).absolute()
-    while not nearest.exists() and nearest != nearest.parent:
-        nearest = nearest.parent
+    try:
+        while not nearest.exists() and nearest != nearest.parent:
+            nearest = nearest.parent
+    except (OSError, ValueError) as err:  # a name too long for the file system, a NUL byte
+        raise SpecError(f"{key}: cannot write {target}: {getattr(err, 'strerror', None) or err}; "
+                        f"choose another {key}") from None
     if not nearest.is_dir():
         raise SpecError(f"{key}: cannot write {target}: {nearest} is a file, not a folder")
     probe = nearest / f".depth_net_write_probe{os.getpid()}"

@@ -8,6 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+# Upper limits of values the schema would otherwise take without bound (a width of 10^9 passed the
+# schema and failed allocating the network; a batch of 10^9 allocating its first batch).
+MAX_WIDTH = 1024  # channels of a width field (bp2's widest is 244)
+MAX_SIDE = 8192  # px of an image side: crops, resizes, export / engine sizes, Synthetic images
+MAX_BATCH = 256  # samples per batch
+MAX_WORKERS = 64  # DataLoader worker processes
+MAX_STEPS = 10_000_000  # optimizer steps (schedules, warm-up, logging periods)
+MAX_EPOCHS = 100_000
+MAX_SEED = 2**32 - 1  # numpy / Lightning seeds are 32-bit
+MAX_COUNT = 1_000_000  # generated samples, trials
+MAX_GPUS = 1024  # GPU indices / counts, nodes, processes
+MAX_SECONDS = 86_400  # heartbeat periods
+
 DATASET_NAMES = [
     "Middlebury",
     "Eth3d",
@@ -62,10 +75,15 @@ def enum(default: Any, choices: list, desc: str, nullable: bool = False, **extra
 
 
 def int_list(default: Any, desc: str, length: int | None = None, minimum: int = 0,
-             nullable: bool = False, min_items: int | None = None) -> dict:
-    """A list of integers (exactly `length` items when given)."""
-    out = _leaf("array", default, desc, nullable,
-                items={"type": "integer", "minimum": minimum})
+             nullable: bool = False, min_items: int | None = None, maximum: int | None = None,
+             multiple_of: int | None = None) -> dict:
+    """A list of integers (exactly `length` items when given), each in [minimum, maximum]."""
+    items = {"type": "integer", "minimum": minimum}
+    if maximum is not None:
+        items["maximum"] = maximum
+    if multiple_of is not None:
+        items["multipleOf"] = multiple_of
+    out = _leaf("array", default, desc, nullable, items=items)
     if length is not None:
         out["minItems"] = out["maxItems"] = length
     elif min_items is not None:

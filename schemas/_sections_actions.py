@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from _fields import boolean, enum, int_list, integer, number, path, searchable, section, string
+from _fields import (MAX_BATCH, MAX_COUNT, MAX_EPOCHS, MAX_GPUS, MAX_SECONDS, MAX_SEED, MAX_SIDE, MAX_STEPS,
+                     MAX_WORKERS, boolean, enum, int_list, integer, number, path, searchable, section, string)
 
 _RESULTS = "Output folder of this action; default <results_dir>/<action>."
 # what training logs per validation epoch (the only values a trial can report)
@@ -19,14 +20,15 @@ def _optim() -> dict:
         "lr_scheduler": searchable(enum("MultiStepLR", ["MultiStepLR", "StepLR", "CosineAnnealingLR",
                                                         "OneCycleLR", "PolynomialLR"],
                                         "Learning-rate schedule (stepped per optimizer step)."), "linear"),
-        "lr_steps": int_list([1000], "MultiStepLR milestones, in optimizer steps.", minimum=1),
-        "lr_step_size": integer(1000, "StepLR period in optimizer steps.", 1),
+        "lr_steps": int_list([1000], "MultiStepLR milestones, in optimizer steps.", minimum=1,
+                             maximum=MAX_STEPS),
+        "lr_step_size": integer(1000, "StepLR period in optimizer steps.", 1, MAX_STEPS),
         "lr_decay": searchable(number(0.5, "Multiplicative decay (MultiStepLR / StepLR gamma; "
                                       "PolynomialLR power).", maximum=1.0, exclusiveMinimum=0.0),
                               "log", 0.05, 1.0),
         "min_lr": searchable(number(0.0, "Floor of the learning rate (CosineAnnealingLR eta_min).",
                                     0.0, 1.0), "linear", 0.0, 1e-3),
-        "warmup_steps": searchable(integer(0, "Linear warm-up from 0 over this many steps.", 0),
+        "warmup_steps": searchable(integer(0, "Linear warm-up from 0 over this many steps.", 0, MAX_STEPS),
                                    "linear", 0, 2000),
     })
 
@@ -35,17 +37,18 @@ def train_section() -> dict:
     """`train`: one training run (Lightning)."""
     return section("Training.", {
         "results_dir": path(_RESULTS),
-        "num_gpus": integer(1, "GPUs per node.", 1),
-        "gpu_ids": int_list([0], "GPU indices to use.", min_items=1),
-        "num_nodes": integer(1, "Nodes.", 1),
-        "seed": integer(1234, "Global random seed.", 0),
-        "num_epochs": integer(10, "Training epochs.", 1),
+        "num_gpus": integer(1, "GPUs per node.", 1, MAX_GPUS),
+        "gpu_ids": int_list([0], "GPU indices to use.", min_items=1, maximum=MAX_GPUS),
+        "num_nodes": integer(1, "Nodes.", 1, MAX_GPUS),
+        "seed": integer(1234, "Global random seed.", 0, MAX_SEED),
+        "num_epochs": integer(10, "Training epochs.", 1, MAX_EPOCHS),
         "max_minutes": number(None, "Stop after this many minutes of training (a checkpoint is written "
-                              "when it stops); null: no time limit.", 0.1, nullable=True),
-        "checkpoint_interval": integer(1, "Write a checkpoint every N epochs.", 1),
+                              "when it stops); null: no time limit.", 0.1, 10**6, nullable=True),
+        "checkpoint_interval": integer(1, "Write a checkpoint every N epochs.", 1, MAX_EPOCHS),
         "checkpoints_to_keep": integer(0, "Keep only the newest N epoch checkpoints (plus the best one and "
-                                       "dn_model_latest.pth); 0 keeps all. AutoML trials keep 1 unless set.", 0),
-        "validation_interval": integer(1, "Validate every N epochs.", 1),
+                                       "dn_model_latest.pth); 0 keeps all. AutoML trials keep 1 unless set.", 0,
+                                       MAX_EPOCHS),
+        "validation_interval": integer(1, "Validate every N epochs.", 1, MAX_EPOCHS),
         "resume_training_checkpoint_path": path("Resume from this checkpoint (optimizer, epoch, RNG)."),
         "pretrained_model_path": path("Initial weights (bp2 .pth, TAO or our checkpoint, plain state dict), or "
                                       "a results folder that holds one (train dir, results root, AutoML study)."),
@@ -57,7 +60,7 @@ def train_section() -> dict:
         "recompute_iterations": boolean(False, "Recompute each GRU iteration in the backward pass "
                                         "(activation checkpointing): less memory, more arithmetic."),
         "clip_grad_norm": searchable(number(1.0, "Gradient norm clip; 0 disables.", 0.0), "linear", 0.0, 10.0),
-        "log_every_n_steps": integer(50, "Log the training loss every N steps.", 1),
+        "log_every_n_steps": integer(50, "Log the training loss every N steps.", 1, MAX_STEPS),
         "optim": _optim(),
         "automl_policy": enum("auto", ["auto", "on", "off"],
                               "auto: route through an AutoML study when skill_info.yaml enables it; "
@@ -71,13 +74,14 @@ def _run_section(desc: str, inference: bool) -> dict:
         "checkpoint": path("PyTorch checkpoint (.pth): ours, TAO, plain state dict or upstream bp2."),
         "onnx_file": path("Run this ONNX model with ONNX Runtime instead of the checkpoint."),
         "trt_engine": path("Run this TensorRT engine instead of the checkpoint."),
-        "batch_size": integer(None, "Batch size; null uses the dataset split's batch_size.", 1, nullable=True),
+        "batch_size": integer(None, "Batch size; null uses the dataset split's batch_size.", 1, MAX_BATCH,
+                              nullable=True),
         "input_height": integer(None, "Resize inputs to this height (multiple of 32); null keeps the image "
-                                "size (padded to /32).", 32, nullable=True, multipleOf=32),
+                                "size (padded to /32).", 32, MAX_SIDE, nullable=True, multipleOf=32),
         "input_width": integer(None, "Resize inputs to this width (multiple of 32); the disparity is "
-                               "scaled back by the width ratio.", 32, nullable=True, multipleOf=32),
-        "num_gpus": integer(1, "GPUs (one is used).", 1),
-        "gpu_ids": int_list([0], "GPU index to use when CUDA is present.", min_items=1),
+                               "scaled back by the width ratio.", 32, MAX_SIDE, nullable=True, multipleOf=32),
+        "num_gpus": integer(1, "GPUs (one is used).", 1, MAX_GPUS),
+        "gpu_ids": int_list([0], "GPU index to use when CUDA is present.", min_items=1, maximum=MAX_GPUS),
         "runtime": enum("eager", ["eager", "compile", "cudagraph"],
                         "PyTorch execution mode: eager; compile (torch.compile with CUDA graphs, compiles "
                         "once per input size); cudagraph (the whole forward captured once per input size "
@@ -114,9 +118,9 @@ def export_section() -> dict:
         "results_dir": path(_RESULTS),
         "checkpoint": path("PyTorch checkpoint to export."),
         "onnx_file": path("Output ONNX path; default <results dir>/depth_net.onnx."),
-        "input_height": integer(320, "Export height (recommended 320 or 480).", 32, multipleOf=32),
-        "input_width": integer(736, "Export width (recommended 736).", 32, multipleOf=32),
-        "batch_size": integer(1, "Static batch size, or -1 for a dynamic batch.", -1,
+        "input_height": integer(320, "Export height (recommended 320 or 480).", 32, MAX_SIDE, multipleOf=32),
+        "input_width": integer(736, "Export width (recommended 736).", 32, MAX_SIDE, multipleOf=32),
+        "batch_size": integer(1, "Static batch size, or -1 for a dynamic batch.", -1, MAX_BATCH,
                              x_allowed="-1 (dynamic batch) or an integer >= 1", **{"not": {"const": 0}}),
         "dynamic_hw": boolean(False, "Dynamic height and width axes."),
         "opset_version": integer(17, "ONNX opset (14 or newer: the attention needs it).", 14, 23),
@@ -135,7 +139,8 @@ def gen_trt_engine_section() -> dict:
         for level in ("min", "opt", "max"):
             dims[f"{level}_{dim}"] = integer(default, f"{level} {dim} of the optimisation profile"
                                              + ("" if default else "; null takes the ONNX size") + ".",
-                                             1, nullable=default is None)
+                                             1, MAX_BATCH if dim == "batch_size" else MAX_SIDE,
+                                             nullable=default is None)
     trt = {"data_type": enum("FP16", ["FP32", "FP16"], "Engine precision (FP16 recommended)."),
            "workspace_size": number(4, "Builder workspace memory limit in GiB (e.g. 4; TAO specs gave MiB: "
                                     "divide by 1024).", 0.0, 256, exclusiveMinimum=0.0,
@@ -160,7 +165,10 @@ def automl_section() -> dict:
     })
     return section("AutoML (Optuna) hyperparameter search over train.* keys.", {
         "results_dir": path("Study folder; default <results_dir>/<study_name>."),
-        "study_name": string(None, "Study name (resumes when it exists).", nullable=True),
+        "study_name": string(None, "Study name (resumes when it exists); it names the study's folder.",
+                             nullable=True, pattern="^(?!\\.{1,2}$)[^/\\\\\\u0000]{1,200}$",
+                             x_allowed="null or a name of 1 to 200 characters without '/', '\\' or NUL, not "
+                                       "'.' or '..' (it names the study's folder under results_dir)"),
         "storage": string(None, "Optuna storage URL; null = SQLite file in the study folder; "
                           "journal:<file> for many processes on one host.", nullable=True),
         "sampler": enum("tpe", ["tpe", "gp", "cmaes", "random"], "Sampler."),
@@ -168,13 +176,13 @@ def automl_section() -> dict:
                        "Pruner (successive_halving: see automl/study.py for why it is the default)."),
         "metric": enum("val/epe", METRICS, "Metric to optimise (per-epoch validation)."),
         "direction": enum("minimize", ["minimize", "maximize"], "Optimisation direction (explicit)."),
-        "n_trials": integer(20, "Trial budget.", 1),
+        "n_trials": integer(20, "Trial budget.", 1, MAX_COUNT),
         "timeout": number(None, "Time budget in seconds; null = none.", 0.0, nullable=True,
                           exclusiveMinimum=0.0),
-        "seed": integer(0, "Sampler seed.", 0),
-        "max_epochs": integer(None, "Epochs per trial; null uses train.num_epochs.", 1, nullable=True),
-        "n_workers": integer(1, "Worker processes started by `automl run`.", 1),
-        "trials_per_gpu": integer(1, "Concurrent trials per GPU.", 1),
+        "seed": integer(0, "Sampler seed.", 0, MAX_SEED),
+        "max_epochs": integer(None, "Epochs per trial; null uses train.num_epochs.", 1, MAX_EPOCHS, nullable=True),
+        "n_workers": integer(1, "Worker processes started by `automl run`.", 1, MAX_GPUS),
+        "trials_per_gpu": integer(1, "Concurrent trials per GPU.", 1, MAX_WORKERS),
         "latency_budget_ms": number(None, "Reject configurations slower than this; null = none.", 0.0,
                                     nullable=True, exclusiveMinimum=0.0),
         "parameters": {"type": "object", "default": {}, "additionalProperties": param,
@@ -191,8 +199,9 @@ def automl_section() -> dict:
         "keep_pruned_checkpoints": boolean(False, "Keep the checkpoint of a trial the pruner stops (by default "
                                            "it is deleted: a pruned trial never wins nor resumes, and a "
                                            "bp2 checkpoint is ~175 MB)."),
-        "heartbeat_interval": integer(60, "Seconds between worker heartbeats.", 1),
-        "grace_period": integer(120, "Seconds without heartbeat before a trial is failed and retried.", 1),
+        "heartbeat_interval": integer(60, "Seconds between worker heartbeats.", 1, MAX_SECONDS),
+        "grace_period": integer(120, "Seconds without heartbeat before a trial is failed and retried.", 1,
+                                MAX_SECONDS),
     })
 
 
@@ -215,6 +224,6 @@ def convert_section() -> dict:
         "split": {"type": "array", "items": {"type": "number", "minimum": 0.0, "maximum": 1.0},
                   "minItems": 3, "maxItems": 3, "default": [0.8, 0.1, 0.1],
                   "description": "[train, val, test] fractions (sum 1)."},
-        "seed": integer(0, "Shuffle seed of the split.", 0),
+        "seed": integer(0, "Shuffle seed of the split.", 0, MAX_SEED),
         "output_dir": path("Where the annotation files go; default the results dir."),
     })

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from _fields import (DATASET_NAMES, boolean, enum, int_list, integer, num_pair, number, path,
+from _fields import (DATASET_NAMES, MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_SIDE, MAX_WIDTH, MAX_WORKERS, boolean,
+                     enum, int_list, integer, num_pair, number, path,
                      searchable, section, string)
 
 _W = "Width field (docs/FFS_NETWORK.md); bp2 value is the default."
@@ -15,7 +16,7 @@ def model_section() -> dict:
         "encoder": enum("vitl", ["vits", "vitb", "vitl"],
                         "Phantom ViT band: sets Feature.conv4's output width (96 + 128 for vitl); no ViT runs."),
         "hidden_dims": int_list([128], "Context GRU hidden widths (only sizes the unused context_zqr_convs).",
-                                minimum=1, min_items=1),
+                                minimum=1, min_items=1, maximum=MAX_WIDTH),
         "n_gru_layers": integer(1, "Number of GRU levels.", 1, 3),
         "corr_radius": integer(4, "Geometry lookup radius r (2r+1 taps).", 1, 16),
         "corr_levels": integer(2, "Geometry pyramid levels.", 1, 4),
@@ -24,27 +25,32 @@ def model_section() -> dict:
         "train_iters": integer(22, "GRU refinement iterations in training.", 1, 64),
         "max_disparity": integer(192, "Cost volume range in px (D4 = max/4); multiple of 32.", 32, 1024,
                                  multipleOf=32),
-        "volume_dim": integer(28, "Aggregation base width c (c, 2c, 4c, 6c).", 1),
-        "cv_group": integer(8, "Groups of the group-wise correlation volume.", 1),
-        "concat_channel": integer(24, "Width of the concatenation features.", 1),
+        "volume_dim": integer(28, "Aggregation base width c (c, 2c, 4c, 6c).", 1, 256),
+        "cv_group": integer(8, "Groups of the group-wise correlation volume.", 1, 64),
+        "concat_channel": integer(24, "Width of the concatenation features.", 1, MAX_WIDTH),
         "low_memory": integer(0, "Memory-saving level of the reference implementation (0 = off).", 0, 4),
         "mixed_precision": boolean(False, "Autocast the forward pass (fp16 / bf16 on GPU)."),
         "gwc_feature_normalize": boolean(True, "Cosine (true) or raw dot product (false) correlation."),
-        "motion_encoder_widths": int_list([56, 96, 16, 12], _W + " [convc1, convc2, convd1, convd2].", 4, 1),
-        "motion_encoder_final": integer(48, _W + " Motion fusion conv output.", 1),
-        "gru_hidden": integer(60, _W + " Must equal cnet_conv04_widths[0].", 1),
-        "gru_gating_conv_widths": int_list([100, 168], _W + " Selective GRU conv0, conv1.", 2, 1),
-        "disp_head_input_dim": integer(60, _W + " Must equal gru_hidden.", 1),
-        "disp_head_intermediate": integer(36, _W + " Disparity head width.", 1),
-        "disp_head_pwconv1_widths": int_list([212, 244], _W + " Pointwise expansion of the head blocks.", 2, 1),
-        "mask_widths": int_list([32, 16], _W + " Mask head [m0, m1]; m1 = spx_2_gru_widths[0].", 2, 1),
-        "stem_2_widths": int_list([12, 16], _W + " stem_2 convs [s0, s1]; s1 = spx_2_gru_widths[2].", 2, 1),
-        "spx_2_gru_widths": int_list([16, 12, 16, 24], _W + " Upsampling [in, mid, rem, out].", 4, 1),
-        "spx_gru_out": integer(9, _W + " Final upsampling weights; must be 9.", 1),
-        "classifier_mid": integer(14, _W + " Two-stage classifier middle width (unused by bp2).", 1),
-        "cnet_conv04_widths": int_list([60, 48], _W + " Context heads [net, inp].", 2, 1),
-        "cam_mid_channels": integer(8, _W + " Channel-attention MLP width.", 1),
-        "cost_agg_conv_patch_padding": int_list([0, 0, 0], _W + " Patch conv padding (bp2: 0).", 3, 0),
+        "motion_encoder_widths": int_list([56, 96, 16, 12], _W + " [convc1, convc2, convd1, convd2].", 4, 1,
+                                          maximum=MAX_WIDTH),
+        "motion_encoder_final": integer(48, _W + " Motion fusion conv output.", 1, MAX_WIDTH),
+        "gru_hidden": integer(60, _W + " Must equal cnet_conv04_widths[0].", 1, MAX_WIDTH),
+        "gru_gating_conv_widths": int_list([100, 168], _W + " Selective GRU conv0, conv1.", 2, 1, maximum=MAX_WIDTH),
+        "disp_head_input_dim": integer(60, _W + " Must equal gru_hidden.", 1, MAX_WIDTH),
+        "disp_head_intermediate": integer(36, _W + " Disparity head width.", 1, MAX_WIDTH),
+        "disp_head_pwconv1_widths": int_list([212, 244], _W + " Pointwise expansion of the head blocks.", 2, 1,
+                                             maximum=MAX_WIDTH),
+        "mask_widths": int_list([32, 16], _W + " Mask head [m0, m1]; m1 = spx_2_gru_widths[0].", 2, 1,
+                                maximum=MAX_WIDTH),
+        "stem_2_widths": int_list([12, 16], _W + " stem_2 convs [s0, s1]; s1 = spx_2_gru_widths[2].", 2, 1,
+                                  maximum=MAX_WIDTH),
+        "spx_2_gru_widths": int_list([16, 12, 16, 24], _W + " Upsampling [in, mid, rem, out].", 4, 1,
+                                     maximum=MAX_WIDTH),
+        "spx_gru_out": integer(9, _W + " Final upsampling weights; must be 9.", 1, MAX_WIDTH),
+        "classifier_mid": integer(14, _W + " Two-stage classifier middle width (unused by bp2).", 1, MAX_WIDTH),
+        "cnet_conv04_widths": int_list([60, 48], _W + " Context heads [net, inp].", 2, 1, maximum=MAX_WIDTH),
+        "cam_mid_channels": integer(8, _W + " Channel-attention MLP width.", 1, MAX_WIDTH),
+        "cost_agg_conv_patch_padding": int_list([0, 0, 0], _W + " Patch conv padding (bp2: 0).", 3, 0, maximum=8),
         "qkv_layout": enum("upstream_compat", ["upstream_compat", "standard"],
                            "Disparity-transformer attention layout: 'upstream_compat' is what the bp2 weights "
                            "expect; 'standard' is ordinary multi-head attention (training from scratch)."),
@@ -66,9 +72,9 @@ def _data_source() -> dict:
                           "resolve against the file's folder."),
         "disp_png_divisor": number(None, "GenericDataset only: PNG disparity d = v / divisor (default 256; "
                                    "4 for Middlebury 2003 disp2.png).", nullable=True, exclusiveMinimum=0.0),
-        "num_samples": integer(8, "Synthetic only: number of generated pairs.", 1),
-        "seed": integer(0, "Synthetic only: generator seed.", 0),
-        "image_size": int_list([64, 96], "Synthetic only: [H, W] of the generated pairs.", 2, 8),
+        "num_samples": integer(8, "Synthetic only: number of generated pairs.", 1, MAX_COUNT),
+        "seed": integer(0, "Synthetic only: generator seed.", 0, MAX_SEED),
+        "image_size": int_list([64, 96], "Synthetic only: [H, W] of the generated pairs.", 2, 8, maximum=MAX_SIDE),
     }, required=["dataset_name"])
     item["if"] = {"properties": {"dataset_name": {"pattern": "(?i)^synthetic$"}}}
     item["else"] = {"required": ["data_file"], "properties": {"data_file": {"type": "string"}}}
@@ -81,7 +87,8 @@ def _augmentation() -> dict:
         return searchable(number(default, desc, 0.0, 1.0), "linear")
 
     return section("Training augmentation; applied to train_dataset only, never to val/test/infer.", {
-        "crop_size": int_list([320, 736], "Random crop [H, W] in px.", 2, 32),
+        "crop_size": int_list([320, 736], "Random crop [H, W] in px; multiples of 32 (the network's stride).", 2, 32,
+                              maximum=MAX_SIDE, multiple_of=32),
         "min_scale": searchable(number(-0.2, "Minimum log2 scale factor (rescales the disparity).", -1.0, 1.0),
                                 "linear"),
         "max_scale": searchable(number(0.4, "Maximum log2 scale factor (rescales the disparity).", -1.0, 1.5),
@@ -116,8 +123,8 @@ def _split(desc: str, batch_size: int, workers: int, train: bool = False) -> dic
     aug = _augmentation()
     return section(desc, {
         "data_sources": _data_source(),
-        "batch_size": integer(batch_size, "Samples per batch.", 1),
-        "workers": integer(workers, "DataLoader worker processes.", 0),
+        "batch_size": integer(batch_size, "Samples per batch.", 1, MAX_BATCH),
+        "workers": integer(workers, "DataLoader worker processes.", 0, MAX_WORKERS),
         "augmentation": aug if train else _plain(aug),
     })
 

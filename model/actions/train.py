@@ -94,6 +94,22 @@ def check(spec: dict, request: str | None = None, automl_policy: str | None = No
 
         check_study(spec)  # a study that cannot run (metric never logged, bad ranges) writes nothing
     _check_checkpoints(spec.get("train") or {}, spec["model"])
+    _check_resume(spec)
+
+
+def _check_resume(spec: dict) -> None:
+    """The checkpoint a run would resume from (named, or dn_model_latest.pth in the results folder)
+    holds a training state Lightning can restore."""
+    from model.status import results_dir_for
+    from model.training.resume import check_resumable
+    from model.training.runner import resume_checkpoint
+
+    train = spec.get("train") or {}
+    path = resume_checkpoint(train, results_dir_for(spec, "train"))
+    if path is not None:
+        key = "train.resume_training_checkpoint_path" if train.get("resume_training_checkpoint_path") else \
+            f"the results folder's {path.name} (resumed automatically; choose another results_dir to start afresh)"
+        check_resumable(path, key)
 
 
 def run(spec: dict, status: StatusLogger, request: str | None = None, automl_policy: str | None = None) -> dict:

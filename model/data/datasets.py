@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from model._paths import path_problem
 from model.data import io
 from model.data.annotations import read_annotation_lines
 from model.data.augment import AugmentationConfig, StereoArrays
 from model.data.base import SPLITS, StereoDataset, unique_names
+from model.data.headers import file_size
 from model.data.synthetic import SyntheticStereo
 from model.errors import DataError, SpecError
 
@@ -50,6 +52,9 @@ class AnnotatedStereoDataset(StereoDataset):
         for line, columns in read_annotation_lines(data_file, 2, 4):
             where = f"{data_file}:{line}"
             for path in columns:
+                problem = path_problem(path)
+                if problem:
+                    raise DataError(f"{where}: {path!r} {problem}")
                 if not Path(path).is_file():
                     raise DataError(f"{where}: {path}: file not found")
             if split == "train" and len(columns) < 3:
@@ -59,6 +64,29 @@ class AnnotatedStereoDataset(StereoDataset):
         self.records = records
         lefts = [r.left for r in records]
         super().__init__(unique_names(lefts), lefts, split, augmentation, max_disparity, seed)
+
+    def check_files(self) -> None:
+        """Read every sample's headers (images, disparity, mask) and compare their sizes: a bad
+        sample anywhere in the file fails before anything is written, at a few bytes a file."""
+        for record in self.records:
+            try:
+                self._check_record(record)
+            except DataError as exc:
+                message = str(exc)
+                raise DataError(message if message.startswith(record.where) else f"{record.where}: {message}") from None
+
+    @staticmethod
+    def _check_record(record: _Record) -> None:
+        left = _size_or_decode(record.left)
+        right = _size_or_decode(record.right)
+        if left and right and left != right:
+            raise DataError(f"left/right sizes differ: {record.left} is {left[0]}x{left[1]}, {record.right} is "
+                            f"{right[0]}x{right[1]}")
+        for path in (record.disp, record.mask):
+            size = file_size(path) if path is not None else None
+            if left and size and size != left:
+                raise DataError(f"{path} is {size[0]}x{size[1]}, but the left image {record.left} is "
+                                f"{left[0]}x{left[1]}")
 
     @abc.abstractmethod
     def read_disparity(self, path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +116,13 @@ class AnnotatedStereoDataset(StereoDataset):
             _check_size(record, record.mask, mask, left)
             valid = valid & mask
         return StereoArrays(left, right, disp, valid)
+
+
+def _size_or_decode(path: str) -> tuple[int, int] | None:
+    """An image's (height, width) from its header, or by decoding formats whose header we do not
+    read (TIFF, WebP, ...: rare in stereo data, so the cost of a decode is rare too)."""
+    size = file_size(path)
+    return size if size is not None else io.read_image(path).shape[:2]
 
 
 def _size(array: np.ndarray) -> str:

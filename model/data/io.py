@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from model.data.headers import check_encoded
 from model.errors import DataError
 
 __all__ = [
@@ -108,7 +109,12 @@ def write_pfm(path: str | Path, array: np.ndarray, little_endian: bool = True) -
 def read_png_raw(path: str | Path) -> np.ndarray:
     """Decode any image file as stored (cv2 channel order, original bit depth)."""
     raw = _read_bytes(path)
-    image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    check_encoded(path, raw)  # empty / torn / absurd files: one DataError, no assertion, no libpng line
+    try:
+        image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # a format whose header we do not read (BMP, TIFF, ...) declaring too much
+        reason = str(exc).strip().splitlines()[-1].split(") ", 1)[-1] if str(exc).strip() else "decoder error"
+        raise DataError(f"{path}: cannot decode image ({reason})") from None
     if image is None:
         raise DataError(f"{path}: cannot decode image (corrupt or not a PNG/JPEG file)")
     return image

@@ -51,9 +51,12 @@ def build_split_dataset(spec: dict, split: str, fallback: str | None = None) -> 
 
 
 def preflight(dataset: Dataset) -> None:
-    """Decode the first sample of every source so a bad file fails before any output is written."""
+    """Read the headers of every sample (existence, sizes) and decode the first sample of every
+    source, so a bad file anywhere in an annotation file fails before any output is written."""
     parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
     for part in parts:
+        if hasattr(part, "check_files"):
+            part.check_files()
         part[0]
 
 
@@ -72,16 +75,24 @@ def iterate_predictions(predictor: Predictor, dataset: Dataset, batch_size: int 
     """Yield (sample, disparity [1,H,W] float32 CPU) for every sample, in order."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                         collate_fn=_collate)
-    with _progress(len(dataset), what) as bar:
-        task = bar.add_task(what, total=len(dataset))
-        for samples in loader:
-            for group in _same_size_groups(samples):
-                left = torch.stack([s["left"] for s in group])  # [B,3,H,W]
-                right = torch.stack([s["right"] for s in group])
-                disp = predictor(left, right)  # [B,1,H,W]
-                for sample, pred in zip(group, disp):
-                    yield sample, pred
-                bar.advance(task, len(group))
+    batches = iter(loader)
+    try:
+        with _progress(len(dataset), what) as bar:
+            task = bar.add_task(what, total=len(dataset))
+            for samples in batches:
+                for group in _same_size_groups(samples):
+                    left = torch.stack([s["left"] for s in group])  # [B,3,H,W]
+                    right = torch.stack([s["right"] for s in group])
+                    disp = predictor(left, right)  # [B,1,H,W]
+                    for sample, pred in zip(group, disp):
+                        yield sample, pred
+                    bar.advance(task, len(group))
+    finally:
+        # Stop the workers now (a bad sample, Ctrl-C): left to garbage collection, the iterator's
+        # queues close before it can tell its workers to stop, and each exit waits 5 s per worker.
+        shutdown = getattr(batches, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
 
 
 def _same_size_groups(samples: list[dict]) -> list[list[dict]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 
+from model.errors import RunFailed
 from model.status import StatusLogger
 
 __all__ = ["CheckpointWriter", "StatusReporter", "NanInjector", "LATEST_NAME", "hms", "epoch_line",
@@ -82,13 +83,19 @@ class CheckpointWriter(Checkpoint):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         named = self.out_dir / checkpoint_name(epoch, step)
         tmp = self.out_dir / f".{named.name}.tmp"
-        trainer.save_checkpoint(str(tmp), weights_only=False)  # collective under DDP; rank 0 writes
-        if trainer.is_global_zero:
-            os.replace(tmp, named)
-            _link_or_copy(named, self.out_dir / LATEST_NAME)
-            index = self._update_index(named, trainer.callback_metrics.get(self.monitor))
-            if self.keep:
-                self._prune(index)
+        try:
+            trainer.save_checkpoint(str(tmp), weights_only=False)  # collective under DDP; rank 0 writes
+            if trainer.is_global_zero:
+                os.replace(tmp, named)
+                _link_or_copy(named, self.out_dir / LATEST_NAME)
+                index = self._update_index(named, trainer.callback_metrics.get(self.monitor))
+                if self.keep:
+                    self._prune(index)
+        except OSError as exc:  # disk full (ENOSPC), file too large (EFBIG), I/O error: one line, no torn file
+            for partial in (tmp, self.out_dir / f".{LATEST_NAME}.tmp", self.out_dir / f".{INDEX_NAME}.tmp"):
+                partial.unlink(missing_ok=True)
+            raise RunFailed(f"{named}: cannot write the checkpoint ({exc.strerror or exc}); the earlier "
+                            f"checkpoints in {self.out_dir} are intact: free space and resume") from None
         trainer.strategy.barrier("checkpoint_writer")
 
     def _prune(self, index: dict) -> None:

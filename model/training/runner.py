@@ -21,6 +21,7 @@ from model.errors import CheckpointError, RunFailed, SpecError
 from model.status import StatusLogger, results_dir_for
 from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector, StatusReporter, epoch_kpi,
                                       read_checkpoint_index)
+from model.training.checkpoint_io import LocalCheckpointIO
 from model.training.console import LIGHTNING_WARNINGS, RunProgressBar, quiet_lightning
 from model.training.fast import apply_memory_fraction
 from model.training.system import PRECISIONS, StereoSystem
@@ -113,6 +114,7 @@ def trainer_options(spec: dict, out_dir: Path) -> dict:
         "default_root_dir": str(out_dir),
         "logger": [CSVLogger(str(out_dir), name="csv_logs"), TensorBoardLogger(str(out_dir), name="tb_logs")],
         "enable_model_summary": False,
+        "plugins": [LocalCheckpointIO()],  # no copy of each checkpoint in the system temp folder
     }
 
 

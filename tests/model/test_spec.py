@@ -141,7 +141,7 @@ def test_override_wins_over_file(tmp_path):
     ("train.optim.weight_decay=-1e-4", "train.optim.weight_decay: -0.0001 is not allowed; allowed: a number in [0.0, 1.0]"),
     ("train.optim.lrr=0.1", "train.optim.lrr: unknown key (did you mean 'lr'?)"),
     ("train.precision=fp64", "train.precision: 'fp64' is not allowed; allowed: one of 'fp32', 'fp16', 'bf16'"),
-    ("model.mask_widths=[32]", "model.mask_widths: [32] has 1 items; allowed: a list of 2 integers >= 1"),
+    ("model.mask_widths=[32]", "model.mask_widths: [32] has 1 items; allowed: a list of 2 integers in [1, 1024]"),
     ("model.gru_hidden=61", "model.cnet_conv04_widths"),
     ("model.max_disparity=200", "model.max_disparity: 200 is not allowed"),
     ("dataset.train_dataset.batch_size=-2", "dataset.train_dataset.batch_size: -2 is not allowed"),
@@ -199,7 +199,7 @@ def test_train_schema_automl_metadata():
     assert _leaf(schema, "train.optim.weight_decay")["automl_scale"] == "log"
     warm = _leaf(schema, "train.optim.warmup_steps")
     assert warm["type"] == "integer" and (warm["automl_minimum"], warm["automl_maximum"]) == (0, 2000)
-    assert warm["minimum"] == 0 and "maximum" not in warm
+    assert warm["minimum"] == 0 and warm["maximum"] == 10_000_000  # a limit, not the search range
     assert _leaf(schema, "train.optim.optimizer")["enum"] == ["AdamW", "SGD"]
     for key in schema["automl_default_parameters"]:
         assert _leaf(schema, key)["automl_enabled"] is True, key
