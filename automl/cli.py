@@ -72,7 +72,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     if not args.storage or not args.study:
         raise SpecError("depth_net automl worker: --storage URL and --study NAME are required")
-    study, spec, study_dir = open_worker_study(args.storage, args.study)
+    study, spec, study_dir = open_worker_study(args.storage, args.study, args.run, args.worker_index)
     settings = spec["automl"]
     objective = StereoObjective(spec, study_dir, build_space(settings, load_train_schema()), deadline=args.deadline)
     ran = run_worker(study, objective, int(settings.get("n_trials") or 20), args.deadline)
@@ -205,6 +205,9 @@ def _parser() -> _Parser:
         p.add_argument("--json", action="store_true", help="print JSON")
         if name == "worker":
             p.add_argument("--deadline", type=float, default=None, help="stop starting trials after this UNIX time")
+            p.add_argument("--run", type=int, default=None, help="the study's run number (default: its newest run)")
+            p.add_argument("--worker-index", type=int, default=None,
+                           help="this worker's index in its run (default: identified by host and pid)")
         if name == "plan":
             p.add_argument("--request", default=None, help="the user's request text")
             p.add_argument("--automl-policy", choices=("auto", "on", "off"), default=None)

@@ -17,6 +17,7 @@ import optuna
 from automl.handoff import baseline, hand_off
 from automl.objective import StereoObjective, check_trial_setup
 from automl.space import build_space, load_train_schema
+from automl.seeding import reseed, start_run
 from automl.study import build_pruner, build_sampler, make_study, resolve_direction
 from automl.workers import SPEC_ATTR, STUDY_DIR_ATTR, clean_zombies, launch_workers, run_worker
 from model.status import StatusLogger
@@ -122,6 +123,7 @@ def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
         fit: training function for trials (default model.training.runner.fit).
     """
     study, ctx = open_study(spec)
+    run = start_run(study)  # each run (and resume) of the study samples with its own seeds
     space = build_space(ctx.settings, load_train_schema())
     zombies = clean_zombies(study)
     if zombies:
@@ -136,11 +138,12 @@ def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
     progress = _progress(study, start, n_trials, deadline)
     n_workers = int(ctx.settings.get("n_workers") or 1)
     if n_workers <= 1 or fit is not None:
+        reseed(study, ctx.settings, run, "0")
         objective = StereoObjective(spec, ctx.study_dir, space, fit=fit, deadline=deadline)
         run_worker(study, objective, n_trials, deadline, callbacks=[lambda s, t: progress()])
     else:
         codes = launch_workers(ctx.storage, ctx.name, n_workers, int(ctx.settings.get("trials_per_gpu") or 1),
-                               deadline, ctx.study_dir / "workers", poll=progress)
+                               deadline, ctx.study_dir / "workers", poll=progress, run=run)
         progress()
         if any(codes):
             status.write("RUNNING", f"worker exit codes {codes} (logs in {ctx.study_dir / 'workers'})", verbosity="WARNING")

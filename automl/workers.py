@@ -21,6 +21,7 @@ from typing import Callable
 import optuna
 
 from automl.objective import WORKER_ATTR
+from automl.seeding import current_run, reseed, worker_identity
 from automl.study import make_study, open_existing_study, retry_trial
 from model.errors import DepthNetError, SpecError
 
@@ -104,13 +105,19 @@ def run_worker(
     return ran
 
 
-def open_worker_study(storage: str, study_name: str) -> tuple[optuna.Study, dict, Path]:
-    """The study, its spec and its folder, from a storage URL and a study name only."""
+def open_worker_study(storage: str, study_name: str, run: int | None = None,
+                      worker_index: int | None = None) -> tuple[optuna.Study, dict, Path]:
+    """The study, its spec and its folder, from a storage URL and a study name only.
+
+    The sampler is seeded for this worker (`worker_index`, else host:pid) in run `run` (else the
+    study's newest run), so no two workers draw the same configurations.
+    """
     summary = open_existing_study(storage, study_name, "start it with `depth_net automl run -e SPEC`")
     spec = summary.user_attrs.get(SPEC_ATTR)
     if not spec:
         raise SpecError(f"--study: study {study_name!r} has no spec; start it with `depth_net automl run -e SPEC`")
     study = make_study(spec["automl"], storage=storage, study_name=study_name)
+    reseed(study, spec["automl"], current_run(study) if run is None else run, worker_identity(worker_index))
     return study, spec, Path(summary.user_attrs.get(STUDY_DIR_ATTR, "."))
 
 
@@ -125,11 +132,12 @@ def _worker_env(cuda_devices: str, threads: int) -> dict:
 
 def launch_workers(
     storage: str, study_name: str, n_workers: int, trials_per_gpu: int, deadline: float | None,
-    log_dir: Path, poll: Callable[[], None] | None = None,
+    log_dir: Path, poll: Callable[[], None] | None = None, run: int = 0,
 ) -> list[int]:
     """Start `n_workers` `depth_net automl worker` processes, one per GPU slot; wait for all.
 
     Returns their exit codes. `poll` is called about every 2 s while they run (progress).
+    Worker i of run `run` samples with its own seed (automl/seeding.py).
     """
     import torch
 
@@ -138,7 +146,8 @@ def launch_workers(
     log_dir.mkdir(parents=True, exist_ok=True)
     procs = []
     for index, cuda in enumerate(slots):
-        cmd = [sys.executable, "-m", "model.cli", "automl", "worker", "--storage", storage, "--study", study_name]
+        cmd = [sys.executable, "-m", "model.cli", "automl", "worker", "--storage", storage, "--study", study_name,
+               "--run", str(run), "--worker-index", str(index)]
         if deadline is not None:
             cmd += ["--deadline", str(deadline)]
         log = open(log_dir / f"worker_{index}.log", "a", encoding="utf-8")
