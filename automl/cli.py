@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import yaml
 
 from model.errors import SpecError
+from model.interrupt import Interrupted
 
 __all__ = ["main", "COMMANDS"]
 
@@ -57,6 +58,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     status.write("STARTED", f"depth_net automl run: study {ctx.name}")
     try:
         result = run_study(spec, status)
+    except Interrupted as exc:
+        status.write("FAILURE", str(exc), verbosity="WARNING", interrupted=exc.name, trials=sorted(set(exc.trials)))
+        raise
     except BaseException as exc:
         status.write("FAILURE", str(exc).splitlines()[0] if str(exc) else type(exc).__name__, verbosity="ERROR")
         raise

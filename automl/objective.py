@@ -28,6 +28,7 @@ from automl.space import apply_params, suggest_params
 from automl.study import record_latency
 from model.errors import DepthNetError, RunFailed, SpecError
 from model.evaluation.metrics import METRIC_NAMES
+from model.interrupt import Interrupted
 from model.status import StatusLogger
 
 __all__ = ["StereoObjective", "PruningCallback", "trial_spec", "trial_dir", "retry_checkpoint", "check_trial_setup",
@@ -175,6 +176,10 @@ class StereoObjective:
         try:
             result = self._train(spec, status, callback)
             value = self._value(result)
+        except Interrupted as exc:  # run_worker fails the trial and queues it again
+            status.write("FAILURE", f"interrupted by {exc.name}: the next `automl run` resumes this trial from "
+                         "its newest checkpoint", verbosity="WARNING", interrupted=exc.name)
+            raise
         except DepthNetError as exc:
             self._fail(trial, status, str(exc))
             raise

@@ -8,6 +8,8 @@ with its storage (default `<study_dir>/study.db`), `trial_<n>/` folders, `baseli
 
 from __future__ import annotations
 
+import datetime
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +17,13 @@ from pathlib import Path
 import optuna
 
 from automl.handoff import baseline, hand_off
+from automl.interrupt import fail_running, interrupted_since
 from automl.objective import StereoObjective, check_trial_setup
 from automl.space import build_space, load_train_schema
 from automl.seeding import reseed, start_run
 from automl.study import build_pruner, build_sampler, make_study, resolve_direction
 from automl.workers import SPEC_ATTR, STUDY_DIR_ATTR, clean_zombies, launch_workers, run_worker
+from model.interrupt import Interrupted
 from model.status import StatusLogger
 
 __all__ = ["StudyContext", "study_context", "check_study", "open_study", "run_study", "DEFAULT_STUDY_NAME"]
@@ -137,16 +141,25 @@ def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
     deadline = start + float(timeout) if timeout else None
     progress = _progress(study, start, n_trials, deadline)
     n_workers = int(ctx.settings.get("n_workers") or 1)
-    if n_workers <= 1 or fit is not None:
-        reseed(study, ctx.settings, run, "0")
-        objective = StereoObjective(spec, ctx.study_dir, space, fit=fit, deadline=deadline)
-        run_worker(study, objective, n_trials, deadline, callbacks=[lambda s, t: progress()])
-    else:
-        codes = launch_workers(ctx.storage, ctx.name, n_workers, int(ctx.settings.get("trials_per_gpu") or 1),
-                               deadline, ctx.study_dir / "workers", poll=progress, run=run)
-        progress()
-        if any(codes):
-            status.write("RUNNING", f"worker exit codes {codes} (logs in {ctx.study_dir / 'workers'})", verbosity="WARNING")
+    started = datetime.datetime.now()  # Optuna's trial times are naive local times
+    try:
+        if n_workers <= 1 or fit is not None:
+            reseed(study, ctx.settings, run, "0")
+            objective = StereoObjective(spec, ctx.study_dir, space, fit=fit, deadline=deadline)
+            run_worker(study, objective, n_trials, deadline, callbacks=[lambda s, t: progress()])
+        else:
+            codes = launch_workers(ctx.storage, ctx.name, n_workers, int(ctx.settings.get("trials_per_gpu") or 1),
+                                   deadline, ctx.study_dir / "workers", poll=progress, run=run)
+            progress()
+            if any(codes):
+                status.write("RUNNING", f"worker exit codes {codes} (logs in {ctx.study_dir / 'workers'})",
+                             verbosity="WARNING")
+    except Interrupted as exc:
+        pids = getattr(exc, "worker_pids", set())
+        if pids:  # the workers failed their own trials; a worker killed for being slow left its RUNNING
+            exc.trials += fail_running(study, pids, socket.gethostname(), exc.name)
+            exc.trials += interrupted_since(study, started, pids)
+        raise
     summary = hand_off(spec, study, ctx.study_dir, status)
     print(f"best trial {summary['best_trial']}: {summary['metric']} {summary['best_value']:.6g} -> {summary['best_checkpoint']}")
     print(f"dashboard: depth_net automl dashboard --storage {ctx.storage} --study {ctx.name}")

@@ -20,16 +20,19 @@ from typing import Callable
 
 import optuna
 
+from automl.interrupt import fail_interrupted
 from automl.objective import WORKER_ATTR
 from automl.seeding import current_run, reseed, worker_identity
 from automl.study import make_study, open_existing_study, retry_trial
 from model.errors import DepthNetError, SpecError
+from model.interrupt import Interrupted
 
 __all__ = ["worker_slots", "clean_zombies", "run_worker", "open_worker_study", "launch_workers", "trial_budget_left"]
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC_ATTR = "spec"
 STUDY_DIR_ATTR = "study_dir"
+STOP_WAIT_S = 30.0  # how long an interrupted `automl run` waits for its workers to stop
 
 
 def worker_slots(n_workers: int, trials_per_gpu: int, gpu_count: int) -> list[str]:
@@ -94,14 +97,30 @@ def run_worker(
     """Run trials of `study` until the budget is spent, no retry is queued, or `deadline` passes.
 
     Returns the number of trials this worker ran. Failed trials (DepthNetError) do not stop it.
+    SIGINT / SIGTERM (`Interrupted`) does: the trial in progress is failed as interrupted and
+    queued again (automl/interrupt.py), its number added to the exception, which goes on up.
     """
     ran = 0
-    while deadline is None or time.time() < deadline:
-        clean_zombies(study)
-        if trial_budget_left(study, n_trials) <= 0 and not _has_waiting(study):
-            break
-        study.optimize(objective, n_trials=1, catch=(DepthNetError,), callbacks=callbacks)
-        ran += 1
+    current: dict[str, optuna.Trial] = {}
+
+    def tracked(trial: optuna.Trial):
+        current["trial"] = trial
+        trial.set_user_attr(WORKER_ATTR, {"host": socket.gethostname(), "pid": os.getpid()})
+        return objective(trial)
+
+    try:
+        while deadline is None or time.time() < deadline:
+            clean_zombies(study)
+            if trial_budget_left(study, n_trials) <= 0 and not _has_waiting(study):
+                break
+            study.optimize(tracked, n_trials=1, catch=(DepthNetError,), callbacks=callbacks)
+            ran += 1
+    except Interrupted as exc:
+        if "trial" in current:
+            number = fail_interrupted(study, current["trial"]._trial_id, exc.name)
+            if number is not None:
+                exc.trials.append(number)
+        raise
     return ran
 
 
@@ -157,6 +176,19 @@ def launch_workers(
             if poll is not None:
                 poll()
             time.sleep(2.0)
+    except Interrupted as exc:
+        # each worker fails its own trial as interrupted; a worker that does not stop in time is killed
+        for proc, _ in procs:
+            if proc.poll() is None:
+                proc.send_signal(exc.signum)
+        stop_by = time.time() + STOP_WAIT_S
+        for proc, _ in procs:
+            try:
+                proc.wait(timeout=max(0.1, stop_by - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        exc.worker_pids = {proc.pid for proc, _ in procs}  # run_study fails what they left RUNNING
+        raise
     finally:
         for proc, log in procs:
             if proc.poll() is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint, RichProgressBar
 
+from model.interrupt import interrupting
 from model.status import StatusLogger
 
 __all__ = ["CheckpointWriter", "StatusReporter", "NanInjector", "RunProgressBar", "LATEST_NAME",
@@ -191,6 +192,11 @@ class RunProgressBar(RichProgressBar):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         self._run_start, self._first_step = time.monotonic(), trainer.global_step
+
+    def _stop_progress(self) -> None:
+        if interrupting() and self.progress is not None:
+            self.progress.live.transient = True  # an interruption ends with its one line, not a half bar
+        super()._stop_progress()
 
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
         items = super().get_metrics(trainer, pl_module)
