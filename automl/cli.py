@@ -71,14 +71,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from automl.objective import StereoObjective
-    from automl.space import build_space, load_train_schema
+    from automl.space import space_for
     from automl.workers import open_worker_study, run_worker
 
     if not args.storage or not args.study:
         raise SpecError("depth_net automl worker: --storage URL and --study NAME are required")
     study, spec, study_dir = open_worker_study(args.storage, args.study, args.run, args.worker_index)
     settings = spec["automl"]
-    objective = StereoObjective(spec, study_dir, build_space(settings, load_train_schema()), deadline=args.deadline)
+    objective = StereoObjective(spec, study_dir, space_for(spec, settings), deadline=args.deadline)
     ran = run_worker(study, objective, int(settings.get("n_trials") or 20), args.deadline)
     print(f"worker finished after {ran} trial(s)")
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 
 from automl.policy import resolve_policy
-from automl.space import build_space, describe_space, load_train_schema
+from automl.space import describe_space, load_train_schema, space_for
 from automl.study import build_pruner, build_sampler, resolve_direction
 from model.errors import SpecError
 
@@ -165,7 +165,7 @@ def make_plan(spec: dict, request: str | None = None, explicit: str | None = Non
     plan = {
         "policy": decision.policy,
         "rule": decision.rule,
-        "search_space": describe_space(build_space(settings, load_train_schema(repo_root))),
+        "search_space": describe_space(space_for(spec, settings, load_train_schema(repo_root))),
         "sampler": type(build_sampler(settings)).__name__,
         "pruner": type(build_pruner(settings)).__name__,
         "metric": settings.get("metric") or "val/epe",

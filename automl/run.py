@@ -19,7 +19,7 @@ import optuna
 from automl.handoff import baseline, hand_off
 from automl.interrupt import fail_running, interrupted_since
 from automl.objective import StereoObjective, check_trial_setup
-from automl.space import build_space, load_train_schema
+from automl.space import space_for
 from automl.seeding import reseed, start_run
 from automl.study import build_pruner, build_sampler, make_study, resolve_direction
 from automl.workers import SPEC_ATTR, STUDY_DIR_ATTR, clean_zombies, launch_workers, run_worker
@@ -66,7 +66,7 @@ def check_study(spec: dict) -> StudyContext:
     resolve_direction(ctx.settings)
     build_sampler(ctx.settings)
     build_pruner(ctx.settings)
-    build_space(ctx.settings, load_train_schema())
+    space_for(spec, ctx.settings)
     return ctx
 
 
@@ -128,7 +128,7 @@ def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
     """
     study, ctx = open_study(spec)
     run = start_run(study)  # each run (and resume) of the study samples with its own seeds
-    space = build_space(ctx.settings, load_train_schema())
+    space = space_for(spec, ctx.settings)
     zombies = clean_zombies(study)
     if zombies:
         status.write("RUNNING", f"resuming study {ctx.name}: trials {zombies} of dead workers failed and queued again")
