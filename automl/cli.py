@@ -87,7 +87,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from automl.report import status_table, trial_rows
+    from automl.tables import status_table, trial_rows
 
     study = _study_from_args(args)
     if args.json:
@@ -98,7 +98,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_best(args: argparse.Namespace) -> int:
-    from automl.report import best_summary
+    from automl.tables import best_summary
 
     study = _study_from_args(args)
     try:
@@ -108,15 +108,20 @@ def _cmd_best(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(best, default=str))
     else:
-        print(f"best trial {best['trial']}: value {best['value']:.6g}")
+        values = ", ".join(f"{name} {value:.6g}" for name, value in best["values"].items())
+        print(f"best trial {best['trial']}: {values} ({best['rule']}: {best['reason']})")
         for key, value in best["params"].items():
             print(f"  {key}: {value}")
-        print(f"checkpoint: {best['checkpoint']}")
+        if best["handed_off"]:
+            print(f"checkpoint: {best['checkpoint']} (the hand-off's copy of trial {best['trial']})")
+        else:
+            print(f"checkpoint: {best['checkpoint']} (not handed off yet: `automl run` copies it to best/ when the "
+                  "study ends)")
     return 0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from automl.report import write_plots
+    from automl.plots import write_plots
 
     study = _study_from_args(args)
     if args.out:
@@ -165,7 +170,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     print(f"policy: {plan['policy']}  ({plan['rule']})")
     if plan["policy"] == "automl":
         print(f"study {plan['study']} in {plan['study_dir']}, storage {plan['storage']}")
-        print(f"sampler {plan['sampler']}, pruner {plan['pruner']}, {plan['direction']} {plan['metric']}")
+        goals = ", ".join(f"{o['direction']} {o['metric']}" for o in plan["objectives"])
+        print(f"sampler {plan['sampler']}, pruner {plan['pruner']}, {goals}")
         for row in plan["search_space"]:
             rng = row["choices"] if row["choices"] else f"[{row['low']}, {row['high']}]{' log' if row['log'] else ''}"
             print(f"  {row['name']}: {rng}")

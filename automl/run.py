@@ -19,9 +19,10 @@ import optuna
 from automl.handoff import baseline, hand_off
 from automl.interrupt import fail_running, interrupted_since
 from automl.objective import StereoObjective, check_trial_setup
+from automl.pareto import NO_PRUNING, metric_names, resolve_objectives
 from automl.space import space_for
 from automl.seeding import reseed, start_run
-from automl.study import build_pruner, build_sampler, make_study, resolve_direction
+from automl.study import build_pruner, build_sampler, make_study
 from automl.workers import SPEC_ATTR, STUDY_DIR_ATTR, clean_zombies, launch_workers, run_worker
 from model.interrupt import Interrupted
 from model.status import StatusLogger
@@ -63,7 +64,7 @@ def check_study(spec: dict) -> StudyContext:
     """
     ctx = study_context(spec)
     check_trial_setup(spec, ctx.settings)
-    resolve_direction(ctx.settings)
+    resolve_objectives(ctx.settings)
     build_sampler(ctx.settings)
     build_pruner(ctx.settings)
     space_for(spec, ctx.settings)
@@ -94,10 +95,13 @@ def _progress(study: optuna.Study, start: float, n_trials: int, deadline: float 
         trials = study.get_trials(deepcopy=False)
         retried = {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
         count = {s: sum(t.state == s and t.number not in retried for t in trials) for s in state}
-        try:
-            best = f"{study.best_value:.4g} (trial {study.best_trial.number})"
-        except ValueError:
-            best = "-"
+        if len(study.directions) > 1:
+            best = f"Pareto front of {len(study.best_trials)}"
+        else:
+            try:
+                best = f"{study.best_value:.4g} (trial {study.best_trial.number})"
+            except ValueError:
+                best = "-"
         now = time.time()
         elapsed = now - start
         finished = count[state.COMPLETE] + count[state.PRUNED] + count[state.FAIL]
@@ -135,6 +139,9 @@ def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
     status.write("RUNNING", f"study {ctx.name} in {ctx.study_dir} (storage {ctx.storage}), {len(study.trials)} trials so far",
                  study=ctx.name, storage=ctx.storage)
     baseline(spec, study, ctx.study_dir, status)
+    if len(study.directions) > 1:  # said once, where the user looks
+        print(f"[automl] {NO_PRUNING}")
+        status.write("RUNNING", f"multi-objective study ({', '.join(metric_names(study))}): {NO_PRUNING}")
     n_trials = int(ctx.settings.get("n_trials") or 20)
     timeout = ctx.settings.get("timeout")
     start = time.time()
@@ -161,7 +168,7 @@ def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
             exc.trials += interrupted_since(study, started, pids)
         raise
     summary = hand_off(spec, study, ctx.study_dir, status)
-    print(f"best trial {summary['best_trial']}: {summary['metric']} {summary['best_value']:.6g} -> {summary['best_checkpoint']}")
+    print(f"hand-off: trial {summary['best_trial']} -> {summary['best_checkpoint']}: {summary['selection']['reason']}")
     print(f"dashboard: depth_net automl dashboard --storage {ctx.storage} --study {ctx.name}")
     kpi = summary.get("best_kpi") or {summary["metric"]: summary["best_value"]}
     return {

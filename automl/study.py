@@ -289,40 +289,52 @@ def make_study(settings: dict, storage: Any = None, study_name: str | None = Non
         study_name: the study's name; None falls back to `settings["study_name"]`.
     Returns: an optuna.Study whose direction, sampler and pruner follow the settings.
     """
+    from automl.pareto import resolve_objectives
+
     settings = dict(settings or {})
-    direction = resolve_direction(settings)
+    objectives = resolve_objectives(settings)  # one, or two for a multi-objective study (automl/pareto.py)
+    directions = [o.direction for o in objectives]
     sampler = build_sampler(settings)
-    pruner = build_pruner(settings)
+    if len(objectives) > 1 and isinstance(sampler, optuna.samplers.CmaEsSampler):
+        raise SpecError("automl.sampler: cmaes does not support automl.objectives (multi-objective); use tpe, gp "
+                        "or random")
+    # Optuna does not prune multi-objective studies (automl/pareto.py says so where it matters)
+    pruner = build_pruner(settings) if len(objectives) == 1 else optuna.pruners.NopPruner()
     if storage is None:
         storage = settings.get("storage")
     if not isinstance(storage, optuna.storages.BaseStorage):
         storage = build_storage(storage, settings)
     study_name = study_name or settings.get("study_name")
     if storage is not None and study_name:
-        _check_existing_direction(storage, study_name, direction)
+        _check_existing_direction(storage, study_name, directions)
     study = optuna.create_study(
         storage=storage,
         sampler=sampler,
         pruner=pruner,
         study_name=study_name,
-        direction=direction,
+        directions=directions,
         load_if_exists=True,
     )
+    names = [o.metric for o in objectives]
+    with warnings.catch_warnings():  # "experimental" in Optuna: one warning per command otherwise
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if study.metric_names != names:  # the dashboard and plots then say val/epe, not "Objective 0"
+            study.set_metric_names(names)
     budget = settings.get("latency_budget_ms")
     if budget is not None and study.user_attrs.get("latency_budget_ms") != float(budget):
         study.set_user_attr("latency_budget_ms", float(budget))
     return study
 
 
-def _check_existing_direction(storage: optuna.storages.BaseStorage, name: str, direction: str) -> None:
-    """An existing study of the same name must have the same direction."""
+def _check_existing_direction(storage: optuna.storages.BaseStorage, name: str, directions: list[str]) -> None:
+    """An existing study of the same name must have the same direction(s)."""
     try:
         study_id = storage.get_study_id_from_name(name)
     except KeyError:
         return
     existing = [d.name.lower() for d in storage.get_study_directions(study_id)]
-    if existing != [direction]:
+    if existing != list(directions):
         raise SpecError(
             f"automl.study_name: study {name!r} already exists with direction {','.join(existing)}, "
-            f"not {direction}; use another study_name or the same direction"
+            f"not {','.join(directions)}; use another study_name or the same direction"
         )
