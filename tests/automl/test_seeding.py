@@ -48,21 +48,37 @@ def test_derived_seeds_differ_per_worker_and_run() -> None:
     assert derive_seed(None, 1, "2") is None
 
 
-@pytest.mark.slow
-def test_four_journal_workers_never_draw_the_same_parameters(tmp_path: Path) -> None:
-    storage = f"journal:{tmp_path / 'study.log'}"
-    study = make_study(SETTINGS, storage=storage, study_name="par")
+def _four_workers_first_eight(storage: str, name: str, tmp_path: Path) -> list[tuple]:
+    """Parameters of the first 8 trials that 4 worker processes ran on one study."""
+    study = make_study(SETTINGS, storage=storage, study_name=name)
     study.set_user_attr(SPEC_ATTR, {"automl": SETTINGS})
     study.set_user_attr(STUDY_DIR_ATTR, str(tmp_path))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, storage, "par", str(index)], env=env,
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, storage, name, str(index)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for index in range(4)]
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-2000:]
-    trials = optuna.load_study(study_name="par", storage=build_storage(storage, {})).trials
+    trials = optuna.load_study(study_name=name, storage=build_storage(storage, {})).trials
     assert len(trials) >= 8
-    first = [tuple(sorted(t.params.items())) for t in sorted(trials, key=lambda t: t.number)[:8]]
+    return [tuple(sorted(t.params.items())) for t in sorted(trials, key=lambda t: t.number)[:8]]
+
+
+@pytest.mark.slow
+def test_four_journal_workers_never_draw_the_same_parameters(tmp_path: Path) -> None:
+    first = _four_workers_first_eight(f"journal:{tmp_path / 'study.log'}", "par", tmp_path)
+    assert len(set(first)) == 8, first
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_four_postgresql_workers_never_draw_the_same_parameters(tmp_path: Path) -> None:
+    url = os.environ.get("DEPTH_NET_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("DEPTH_NET_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server and sets it)")
+    name = f"seed_{os.getpid()}_{tmp_path.name}"
+    first = _four_workers_first_eight(url, name, tmp_path)
+    optuna.delete_study(study_name=name, storage=url)
     assert len(set(first)) == 8, first
 
 
