@@ -146,7 +146,10 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
     storage = args.storage or study_context(_load(args)).storage
     check_storage_exists(storage, "start a study with `depth_net automl run -e SPEC` first")
-    serve_dashboard(storage, host=args.host, port=args.port)
+    try:
+        serve_dashboard(storage, host=args.host, port=args.port)
+    except Interrupted as exc:  # Ctrl-C is how a dashboard is meant to stop
+        print(f"optuna-dashboard stopped ({exc.name})")
     return 0
 
 
