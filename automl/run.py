@@ -20,8 +20,8 @@ from automl.handoff import baseline, hand_off
 from automl.interrupt import fail_running, interrupted_since
 from automl.objective import StereoObjective, check_trial_setup
 from automl.pareto import NO_PRUNING, metric_names, resolve_objectives
-from automl.space import space_for
 from automl.seeding import reseed, start_run
+from automl.space import space_for
 from automl.study import build_pruner, build_sampler, make_study
 from automl.workers import SPEC_ATTR, STUDY_DIR_ATTR, clean_zombies, launch_workers, run_worker
 from model.interrupt import Interrupted
@@ -162,7 +162,7 @@ def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
                 status.write("RUNNING", f"worker exit codes {codes} (logs in {ctx.study_dir / 'workers'})",
                              verbosity="WARNING")
     except Interrupted as exc:
-        pids = getattr(exc, "worker_pids", set())
+        pids = exc.worker_pids
         if pids:  # the workers failed their own trials; a worker killed for being slow left its RUNNING
             exc.trials += fail_running(study, pids, socket.gethostname(), exc.name)
             exc.trials += interrupted_since(study, started, pids)

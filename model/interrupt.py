@@ -42,7 +42,8 @@ class Interrupted(BaseException):
     """The command was asked to stop (SIGINT / SIGTERM).
 
     Attributes: signum; name ("SIGINT"); exit_code (128 + signum); trials (numbers of the
-    trials marked failed because of it); notes (what was kept, to say on the one line).
+    trials marked failed because of it); notes (what was kept, to say on the one line);
+    worker_pids (worker processes that were stopped with it, whose trials are to be checked).
     """
 
     def __init__(self, signum: int) -> None:
@@ -52,6 +53,7 @@ class Interrupted(BaseException):
         self.exit_code = 128 + self.signum
         self.trials: list[int] = []
         self.notes: list[str] = []
+        self.worker_pids: set[int] = set()
 
     def __str__(self) -> str:
         text = f"interrupted by {self.name}"
