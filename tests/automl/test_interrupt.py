@@ -117,13 +117,10 @@ def _running_with_checkpoint(tmp_path: Path, count: int):
     """Ready when `count` trials are RUNNING in the storage, each with a checkpoint and a DataLoader worker."""
 
     def ready() -> bool:
-        db = tmp_path / "runs" / "tiny" / "study.db"
-        if not db.is_file():
+        # checkpoints first: opening the storage while the command creates its tables would race it
+        if len(list((tmp_path / "runs" / "tiny").glob("trial_*/dn_model_latest.pth"))) < count:
             return False
-        try:
-            running = _study(tmp_path).get_trials(states=(STATE.RUNNING,))
-        except Exception:  # the study is being created
-            return False
+        running = _study(tmp_path).get_trials(states=(STATE.RUNNING,))
         return len(running) >= count and all(
             (tmp_path / "runs" / "tiny" / f"trial_{t.number}" / "dn_model_latest.pth").is_file() for t in running)
 
