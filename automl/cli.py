@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import yaml
 
 from model.errors import SpecError
+from model.interrupt import Interrupted
 
 __all__ = ["main", "COMMANDS"]
 
@@ -57,6 +58,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     status.write("STARTED", f"depth_net automl run: study {ctx.name}")
     try:
         result = run_study(spec, status)
+    except Interrupted as exc:
+        status.write("FAILURE", str(exc), verbosity="WARNING", interrupted=exc.name, trials=sorted(set(exc.trials)))
+        raise
     except BaseException as exc:
         status.write("FAILURE", str(exc).splitlines()[0] if str(exc) else type(exc).__name__, verbosity="ERROR")
         raise
@@ -67,14 +71,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from automl.objective import StereoObjective
-    from automl.space import build_space, load_train_schema
+    from automl.space import space_for
     from automl.workers import open_worker_study, run_worker
 
     if not args.storage or not args.study:
         raise SpecError("depth_net automl worker: --storage URL and --study NAME are required")
-    study, spec, study_dir = open_worker_study(args.storage, args.study)
+    study, spec, study_dir = open_worker_study(args.storage, args.study, args.run, args.worker_index)
     settings = spec["automl"]
-    objective = StereoObjective(spec, study_dir, build_space(settings, load_train_schema()), deadline=args.deadline)
+    objective = StereoObjective(spec, study_dir, space_for(spec, settings), deadline=args.deadline)
     ran = run_worker(study, objective, int(settings.get("n_trials") or 20), args.deadline)
     print(f"worker finished after {ran} trial(s)")
     return 0
@@ -83,7 +87,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from automl.report import status_table, trial_rows
+    from automl.tables import status_table, trial_rows
 
     study = _study_from_args(args)
     if args.json:
@@ -94,7 +98,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_best(args: argparse.Namespace) -> int:
-    from automl.report import best_summary
+    from automl.tables import best_summary
 
     study = _study_from_args(args)
     try:
@@ -104,15 +108,20 @@ def _cmd_best(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(best, default=str))
     else:
-        print(f"best trial {best['trial']}: value {best['value']:.6g}")
+        values = ", ".join(f"{name} {value:.6g}" for name, value in best["values"].items())
+        print(f"best trial {best['trial']}: {values} ({best['rule']}: {best['reason']})")
         for key, value in best["params"].items():
             print(f"  {key}: {value}")
-        print(f"checkpoint: {best['checkpoint']}")
+        if best["handed_off"]:
+            print(f"checkpoint: {best['checkpoint']} (the hand-off's copy of trial {best['trial']})")
+        else:
+            print(f"checkpoint: {best['checkpoint']} (not handed off yet: `automl run` copies it to best/ when the "
+                  "study ends)")
     return 0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from automl.report import write_plots
+    from automl.plots import write_plots
 
     study = _study_from_args(args)
     if args.out:
@@ -147,7 +156,12 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         build_storage(storage, {})  # reads the storage (and fails in one line) before serving it
     from automl.report import serve_dashboard  # optuna-dashboard and plotting: a slow import, only to serve
 
-    serve_dashboard(storage, host=args.host, port=args.port)
+    storage = args.storage or study_context(_load(args)).storage
+    check_storage_exists(storage, "start a study with `depth_net automl run -e SPEC` first")
+    try:
+        serve_dashboard(storage, host=args.host, port=args.port)
+    except Interrupted as exc:  # Ctrl-C is how a dashboard is meant to stop
+        print(f"optuna-dashboard stopped ({exc.name})")
     return 0
 
 
@@ -171,7 +185,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     print(f"policy: {plan['policy']}  ({plan['rule']})")
     if plan["policy"] == "automl":
         print(f"study {plan['study']} in {plan['study_dir']}, storage {plan['storage']}")
-        print(f"sampler {plan['sampler']}, pruner {plan['pruner']}, {plan['direction']} {plan['metric']}")
+        goals = ", ".join(f"{o['direction']} {o['metric']}" for o in plan["objectives"])
+        print(f"sampler {plan['sampler']}, pruner {plan['pruner']}, {goals}")
         for row in plan["search_space"]:
             rng = row["choices"] if row["choices"] else f"[{row['low']}, {row['high']}]{' log' if row['log'] else ''}"
             print(f"  {row['name']}: {rng}")
@@ -215,6 +230,9 @@ def _parser() -> _Parser:
         p.add_argument("--json", action="store_true", help="print JSON")
         if name == "worker":
             p.add_argument("--deadline", type=float, default=None, help="stop starting trials after this UNIX time")
+            p.add_argument("--run", type=int, default=None, help="the study's run number (default: its newest run)")
+            p.add_argument("--worker-index", type=int, default=None,
+                           help="this worker's index in its run (default: identified by host and pid)")
         if name == "plan":
             p.add_argument("--request", default=None, help="the user's request text")
             p.add_argument("--automl-policy", choices=("auto", "on", "off"), default=None)

@@ -1,7 +1,8 @@
 """Around the study: a baseline evaluation before it, the best trial handed on after it.
 
 Before: the starting checkpoint (`train.pretrained_model_path`) is evaluated on the validation
-data into `<study_dir>/baseline/`. After: the best trial's checkpoint and spec are copied to
+data into `<study_dir>/baseline/`. After: the best trial (in a multi-objective study, the Pareto
+point automl/pareto.py `choose` picks, with its rule) has its checkpoint and spec copied to
 `<study_dir>/best/`, evaluated on the same data (kpi next to the baseline in
 `<study_dir>/summary.json`) and, when `automl.handoff` asks, exported to ONNX and built into
 a TensorRT engine by the export / gen_trt_engine actions - the same `run(spec, status)`
@@ -19,12 +20,14 @@ from pathlib import Path
 import optuna
 import yaml
 
+from automl.pareto import Choice, accuracy_index, choose, metric_names
 from model.errors import DepthNetError, RunFailed
 from model.status import StatusLogger
 
-__all__ = ["evaluate_checkpoint", "baseline", "hand_off", "BEST_CHECKPOINT"]
+__all__ = ["evaluate_checkpoint", "baseline", "hand_off", "BEST_CHECKPOINT", "HANDOFF_ATTR"]
 
 BEST_CHECKPOINT = "dn_model_best.pth"
+HANDOFF_ATTR = "handoff"  # study user attr: the trial handed off, its best/ checkpoint and the rule
 
 
 def _run_action(name: str, spec: dict, out_dir: Path) -> dict:
@@ -78,9 +81,10 @@ def baseline(spec: dict, study: optuna.Study, study_dir: Path, status: StatusLog
     return kpi
 
 
-def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+def _choose(study: optuna.Study, spec: dict) -> Choice:
+    """The trial to hand off and the rule that picked it (automl/pareto.py); RunFailed when none completed."""
     try:
-        return study.best_trial
+        return choose(study, (spec.get("automl") or {}).get("latency_budget_ms"))
     except ValueError:
         counts = {s.name: 0 for s in optuna.trial.TrialState}
         for t in study.trials:
@@ -100,7 +104,8 @@ def hand_off(spec: dict, study: optuna.Study, study_dir: Path, status: StatusLog
 
     Returns the summary also written to `<study_dir>/summary.json`.
     """
-    best = _best_trial(study)
+    choice = _choose(study, spec)
+    best = choice.trial
     source = Path(best.user_attrs.get("checkpoint") or "")
     if not source.is_file():
         raise RunFailed(f"automl: best trial {best.number} has no checkpoint at {source}")
@@ -112,12 +117,20 @@ def hand_off(spec: dict, study: optuna.Study, study_dir: Path, status: StatusLog
     if trial_yaml.is_file():
         shutil.copy2(trial_yaml, best_dir / "experiment.yaml")
     (best_dir / "params.json").write_text(json.dumps(best.params, indent=2), encoding="utf-8")
-    status.write("RUNNING", f"best trial {best.number} ({best.value:.6g}) copied to {checkpoint}")
+    names = metric_names(study)
+    accuracy = accuracy_index(study)
+    status.write("RUNNING", f"hand-off: trial {best.number} copied to {checkpoint}: {choice.reason}",
+                 rule=choice.rule, pareto_front=list(choice.front) if len(names) > 1 else None)
+    study.set_user_attr(HANDOFF_ATTR, {"trial": best.number, "checkpoint": str(checkpoint), "rule": choice.rule,
+                                       "reason": choice.reason})
     summary = {
         "study": study.study_name,
         "best_trial": best.number,
-        "best_value": best.value,
-        "metric": (spec.get("automl") or {}).get("metric", "val/epe"),
+        "best_value": best.values[accuracy],
+        "metric": names[accuracy],
+        "best_values": dict(zip(names, best.values)),
+        "selection": {"rule": choice.rule, "reason": choice.reason,
+                      "pareto_front": list(choice.front) if len(names) > 1 else None},
         "best_params": best.params,
         "best_checkpoint": str(checkpoint),
         "baseline_kpi": study.user_attrs.get("baseline_kpi"),

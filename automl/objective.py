@@ -24,10 +24,12 @@ import optuna
 import pytorch_lightning as pl
 import yaml
 
+from automl.pareto import LATENCY, resolve_objectives
 from automl.space import apply_params, suggest_params
 from automl.study import record_latency
 from model.errors import DepthNetError, RunFailed, SpecError
 from model.evaluation.metrics import METRIC_NAMES
+from model.interrupt import Interrupted
 from model.status import StatusLogger
 
 __all__ = ["StereoObjective", "PruningCallback", "trial_spec", "trial_dir", "retry_checkpoint", "check_trial_setup",
@@ -45,11 +47,19 @@ def check_trial_setup(spec: dict, settings: dict) -> None:
     Otherwise every trial would train to its end and then fail, spending the whole budget.
     Args: spec: the resolved study spec; settings: its automl section (max_epochs filled).
     """
-    metric = settings.get("metric") or "val/epe"
-    if metric not in TRIAL_METRICS:
-        hint = f"; did you mean 'val/{metric}'?" if f"val/{metric}" in TRIAL_METRICS else ""
-        raise SpecError(f"automl.metric: {metric!r} is never logged by training; trials report the per-epoch "
-                        f"validation metrics {', '.join(TRIAL_METRICS)}{hint}")
+    from automl.pareto import LATENCY, resolve_objectives
+
+    objectives = resolve_objectives(settings)
+    key = "automl.objectives" if settings.get("objectives") else "automl.metric"
+    metrics = [o.metric for o in objectives if o.metric != LATENCY]
+    if not metrics:
+        raise SpecError(f"{key}: latency_ms alone says nothing of accuracy; add a validation metric such as val/epe")
+    for metric in metrics:
+        if metric not in TRIAL_METRICS:
+            hint = f"; did you mean 'val/{metric}'?" if f"val/{metric}" in TRIAL_METRICS else ""
+            raise SpecError(f"{key}: {metric!r} is never logged by training; trials report the per-epoch "
+                            f"validation metrics {', '.join(TRIAL_METRICS)}{hint}")
+    metric = metrics[0]
     train = spec.get("train") or {}
     if not ((spec.get("dataset") or {}).get("val_dataset") or {}).get("data_sources"):
         raise SpecError(f"dataset.val_dataset.data_sources: none given; AutoML trials are ranked on {metric} "
@@ -70,10 +80,14 @@ class PruningCallback(pl.Callback):
     """Reports `metric` to the trial after each validation epoch; stops training when pruned, or
     after the epoch in progress when the study's time budget (`deadline`, UNIX time) has passed."""
 
-    def __init__(self, trial: optuna.Trial, metric: str, deadline: float | None = None) -> None:
+    def __init__(self, trial: optuna.Trial, metric: str, deadline: float | None = None, report: bool = True) -> None:
+        """`report`: False in a multi-objective study (Optuna takes no intermediate values there):
+        the curve goes to the trial's `curve` user attr instead and nothing is pruned."""
         self.trial = trial
         self.metric = metric
         self.deadline = deadline
+        self.report = report
+        self.curve: dict[str, float] = {}
         self.pruned_at: int | None = None
         self.out_of_time_at: int | None = None
 
@@ -96,6 +110,10 @@ class PruningCallback(pl.Callback):
         value = float(value)
         if not math.isfinite(value):
             return  # the runner fails a non-finite run; nothing to rank here
+        if not self.report:
+            self.curve[str(epoch)] = value
+            self.trial.set_user_attr("curve", self.curve)
+            return
         with warnings.catch_warnings():  # a resumed retry re-reports the epoch it resumed at
             warnings.filterwarnings("ignore", message=".*is already reported.*")
             self.trial.report(value, epoch)
@@ -156,7 +174,9 @@ class StereoObjective:
         self.study_dir = Path(study_dir)
         self.space = space
         self.settings = spec.get("automl") or {}
-        self.metric = self.settings.get("metric") or "val/epe"
+        self.objectives = resolve_objectives(self.settings)
+        # the accuracy metric: the learning curve, the pruner's signal
+        self.metric = next(o.metric for o in self.objectives if o.metric != LATENCY)
         self.max_epochs = int(self.settings.get("max_epochs") or spec["train"].get("num_epochs", 1))
         self._fit = fit
 
@@ -170,11 +190,15 @@ class StereoObjective:
         (out_dir / "experiment.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
         status = StatusLogger(out_dir / "status.json")
         status.write("STARTED", f"automl trial {trial.number}", params=params, resumed_from=str(resume) if resume else None)
-        callback = PruningCallback(trial, self.metric, self.deadline)
+        callback = PruningCallback(trial, self.metric, self.deadline, report=len(self.objectives) == 1)
         start = time.time()
         try:
             result = self._train(spec, status, callback)
-            value = self._value(result)
+            value = self._value(result, self.metric)
+        except Interrupted as exc:  # run_worker fails the trial and queues it again
+            status.write("FAILURE", f"interrupted by {exc.name}: the next `automl run` resumes this trial from "
+                         "its newest checkpoint", verbosity="WARNING", interrupted=exc.name)
+            raise
         except DepthNetError as exc:
             self._fail(trial, status, str(exc))
             raise
@@ -197,10 +221,28 @@ class StereoObjective:
             trial.set_user_attr("stop_reason", reason)
             status.write("SUCCESS", reason, kpi=result.get("kpi"))
             raise optuna.TrialPruned(reason)
+        if len(self.objectives) > 1:
+            values = self._values(trial, spec, result)
+            status.write("SUCCESS", f"automl trial {trial.number} finished", kpi=result.get("kpi"),
+                         objectives=dict(zip([o.metric for o in self.objectives], values)))
+            return values
         if self.settings.get("latency_budget_ms") is not None:
             record_latency(trial, _measure_latency_ms(spec, result["latest_checkpoint"]))
         status.write("SUCCESS", f"automl trial {trial.number} finished", kpi=result.get("kpi"))
         return value
+
+    def _values(self, trial: optuna.Trial, spec: dict, result: dict) -> tuple[float, ...]:
+        """The objectives of a multi-objective study; latency_ms is measured on the trained network
+        (a user attr too; the latency budget picks the hand-off point, it is no constraint here)."""
+        values = []
+        for objective in self.objectives:
+            if objective.metric == LATENCY:
+                latency = _measure_latency_ms(spec, result["latest_checkpoint"])
+                trial.set_user_attr(LATENCY, float(latency))
+                values.append(float(latency))
+            else:
+                values.append(self._value(result, objective.metric))
+        return tuple(values)
 
     def _train(self, spec: dict, status: StatusLogger, callback: PruningCallback) -> dict:
         fit = self._fit
@@ -208,16 +250,17 @@ class StereoObjective:
             from model.training.runner import fit
         return fit(spec, status, callbacks=[callback])
 
-    def _value(self, result: dict) -> float:
+    @staticmethod
+    def _value(result: dict, metric: str) -> float:
         kpi = result.get("kpi") or {}
-        value = kpi.get(self.metric)
-        if value is None and self.metric.startswith("val/"):
-            value = kpi.get(self.metric[4:])
+        value = kpi.get(metric)
+        if value is None and metric.startswith("val/"):
+            value = kpi.get(metric[4:])
         if value is None:
-            raise RunFailed(f"automl.metric: {self.metric} was not in the trial's kpi (got {sorted(kpi)})")
+            raise RunFailed(f"automl.metric: {metric} was not in the trial's kpi (got {sorted(kpi)})")
         value = float(value)
         if not math.isfinite(value):
-            raise RunFailed(f"automl.metric: {self.metric} is {value} (not finite)")
+            raise RunFailed(f"automl.metric: {metric} is {value} (not finite)")
         return value
 
     @staticmethod

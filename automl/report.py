@@ -1,139 +1,28 @@
-"""Inspecting a study: the trial table, the best trial, plots, the dashboard, the plan.
+"""Planning and serving a study: the plan (`automl plan`), the expected epochs, the dashboard.
 
-Pure where it can be: `trial_rows`, `best_summary` and `make_plan` return plain data; the CLI
-prints them (rich) or dumps them (JSON).
+The trial table and the best trial are in automl/tables.py, the pictures in automl/plots.py.
+`make_plan` returns plain data; the CLI prints it or dumps it (JSON).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import optuna
 
+from automl.pareto import NO_PRUNING, is_multi, resolve_objectives
 from automl.policy import resolve_policy
-from automl.space import build_space, describe_space, load_train_schema
-from automl.study import build_pruner, build_sampler, resolve_direction
-from model.errors import SpecError
+from automl.space import describe_space, load_train_schema, space_for
+from automl.study import build_pruner, build_sampler
 
-__all__ = ["trial_rows", "status_table", "best_summary", "write_plots", "expected_epochs", "make_plan", "serve_dashboard"]
-
-
-def trial_rows(study: optuna.Study) -> list[dict]:
-    """One dict per trial: number, state, params, value, per-epoch metric, duration, best, fail / stop reason."""
-    try:
-        best = study.best_trial.number
-    except ValueError:
-        best = None
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
-        rows.append({
-            "number": t.number,
-            "state": t.state.name,
-            "params": dict(t.params),
-            "value": t.value,
-            "curve": [t.intermediate_values[k] for k in sorted(t.intermediate_values)],
-            "duration_s": duration,
-            "best": t.number == best,
-            "retry_of": t.system_attrs.get("failed_trial"),
-            "fail_reason": t.user_attrs.get("fail_reason"),
-            "stop_reason": t.user_attrs.get("stop_reason"),
-        })
-    return rows
-
-
-def _short(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def status_table(study: optuna.Study):
-    """A rich Table of the study's trials (best marked with *)."""
-    from rich.table import Table
-
-    table = Table(title=f"study {study.study_name} ({study.direction.name.lower()})")
-    for name in ("trial", "state", "params", "metric per epoch", "value", "duration", "note"):
-        table.add_column(name)
-    for row in trial_rows(study):
-        curve = " ".join(_short(v) for v in row["curve"][-6:])
-        if len(row["curve"]) > 6:
-            curve = "... " + curve
-        note = row["fail_reason"] or row["stop_reason"] or (
-            f"retry of {row['retry_of']}" if row["retry_of"] is not None else "")
-        table.add_row(
-            f"{row['number']}{' *' if row['best'] else ''}",
-            row["state"],
-            ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in row["params"].items()),
-            curve,
-            _short(row["value"]) if row["value"] is not None else "-",
-            f"{row['duration_s']:.1f} s" if row["duration_s"] is not None else "-",
-            note,
-        )
-    return table
-
-
-def best_summary(study: optuna.Study) -> dict:
-    """Best trial number, value, params and checkpoint (ValueError when none completed)."""
-    best = study.best_trial
-    return {"trial": best.number, "value": best.value, "params": best.params,
-            "checkpoint": best.user_attrs.get("checkpoint"), "latency_ms": best.user_attrs.get("latency_ms")}
-
-
-def write_plots(study: optuna.Study, out_dir: Path) -> list[str]:
-    """Optimisation history, parameter importance and learning curves as PNG (matplotlib) + HTML (plotly).
-
-    A picture without data is skipped with a printed reason (no empty pictures); a study with
-    nothing to draw at all is a SpecError, and nothing is written.
-    """
-    trials = study.get_trials(deepcopy=False)
-    complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    missing = {
-        "optimization_history": "no completed trial" if not complete else None,
-        "param_importances": "fewer than 2 completed trials" if complete < 2 else None,
-        "intermediate_values": None if any(t.intermediate_values for t in trials) else "no trial reported a metric",
-    }
-    if all(missing.values()):
-        counts = {s: sum(t.state == s for t in trials) for s in optuna.trial.TrialState}
-        raise SpecError(
-            f"automl plot: study {study.study_name!r} has nothing to plot yet ({len(trials)} trials: "
-            f"{counts[optuna.trial.TrialState.COMPLETE]} complete, {counts[optuna.trial.TrialState.PRUNED]} pruned, "
-            f"{counts[optuna.trial.TrialState.FAIL]} failed)"
-        )
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import optuna.visualization as vis
-    import optuna.visualization.matplotlib as mvis
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, why_not in missing.items():
-        if why_not:
-            print(f"plot {name} skipped: {why_not}")
-            continue
-        try:
-            with warnings.catch_warnings():  # the matplotlib plots are "experimental" in Optuna
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                ax = getattr(mvis, f"plot_{name}")(study)
-            fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
-            fig.savefig(out_dir / f"{name}.png", dpi=100, bbox_inches="tight")
-            plt.close(fig)
-            written.append(str(out_dir / f"{name}.png"))
-            getattr(vis, f"plot_{name}")(study).write_html(str(out_dir / f"{name}.html"), include_plotlyjs="cdn")
-            written.append(str(out_dir / f"{name}.html"))
-        except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. importance of a parameter that never varied
-            print(f"plot {name} skipped: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    return written
+__all__ = ["expected_epochs", "make_plan", "serve_dashboard", "seconds_per_epoch"]
 
 
 def expected_epochs(settings: dict, max_epochs: int) -> float:
     """Expected epochs per trial under the pruner (asynchronous successive halving estimate)."""
     pruner = str(settings.get("pruner") or "hyperband")
-    if pruner == "none":
+    if pruner == "none" or is_multi(settings):
         return float(max_epochs)
     if pruner == "median":
         return 0.6 * max_epochs
@@ -159,17 +48,19 @@ def make_plan(spec: dict, request: str | None = None, explicit: str | None = Non
 
         check_trial_setup(spec, settings)
     max_epochs = int(settings["max_epochs"])
+    objectives = resolve_objectives(settings)
     n_trials = int(settings.get("n_trials") or 20)
     per_trial = expected_epochs(settings, max_epochs)
     workers = int(settings.get("n_workers") or 1)
     plan = {
         "policy": decision.policy,
         "rule": decision.rule,
-        "search_space": describe_space(build_space(settings, load_train_schema(repo_root))),
+        "search_space": describe_space(space_for(spec, settings, load_train_schema(repo_root))),
         "sampler": type(build_sampler(settings)).__name__,
-        "pruner": type(build_pruner(settings)).__name__,
-        "metric": settings.get("metric") or "val/epe",
-        "direction": resolve_direction(settings),
+        "pruner": type(build_pruner(settings)).__name__ if not is_multi(settings) else f"none ({NO_PRUNING})",
+        "metric": objectives[0].metric,
+        "direction": objectives[0].direction,
+        "objectives": [{"metric": o.metric, "direction": o.direction} for o in objectives],
         "budget": {"n_trials": n_trials, "max_epochs": max_epochs, "timeout_s": settings.get("timeout"),
                    "seed": settings.get("seed")},
         "storage": ctx.storage,

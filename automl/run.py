@@ -8,6 +8,8 @@ with its storage (default `<study_dir>/study.db`), `trial_<n>/` folders, `baseli
 
 from __future__ import annotations
 
+import datetime
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +17,14 @@ from pathlib import Path
 import optuna
 
 from automl.handoff import baseline, hand_off
+from automl.interrupt import fail_running, interrupted_since
 from automl.objective import StereoObjective, check_trial_setup
-from automl.space import build_space, load_train_schema
-from automl.study import build_pruner, build_sampler, make_study, resolve_direction
+from automl.pareto import NO_PRUNING, metric_names, resolve_objectives
+from automl.seeding import reseed, start_run
+from automl.space import space_for
+from automl.study import build_pruner, build_sampler, make_study
 from automl.workers import SPEC_ATTR, STUDY_DIR_ATTR, clean_zombies, launch_workers, run_worker
+from model.interrupt import Interrupted
 from model.status import StatusLogger
 
 __all__ = ["StudyContext", "study_context", "check_study", "open_study", "run_study", "DEFAULT_STUDY_NAME"]
@@ -58,10 +64,10 @@ def check_study(spec: dict) -> StudyContext:
     """
     ctx = study_context(spec)
     check_trial_setup(spec, ctx.settings)
-    resolve_direction(ctx.settings)
+    resolve_objectives(ctx.settings)
     build_sampler(ctx.settings)
     build_pruner(ctx.settings)
-    build_space(ctx.settings, load_train_schema())
+    space_for(spec, ctx.settings)
     return ctx
 
 
@@ -89,10 +95,13 @@ def _progress(study: optuna.Study, start: float, n_trials: int, deadline: float 
         trials = study.get_trials(deepcopy=False)
         retried = {t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs}
         count = {s: sum(t.state == s and t.number not in retried for t in trials) for s in state}
-        try:
-            best = f"{study.best_value:.4g} (trial {study.best_trial.number})"
-        except ValueError:
-            best = "-"
+        if len(study.directions) > 1:
+            best = f"Pareto front of {len(study.best_trials)}"
+        else:
+            try:
+                best = f"{study.best_value:.4g} (trial {study.best_trial.number})"
+            except ValueError:
+                best = "-"
         now = time.time()
         elapsed = now - start
         finished = count[state.COMPLETE] + count[state.PRUNED] + count[state.FAIL]
@@ -122,30 +131,44 @@ def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
         fit: training function for trials (default model.training.runner.fit).
     """
     study, ctx = open_study(spec)
-    space = build_space(ctx.settings, load_train_schema())
+    run = start_run(study)  # each run (and resume) of the study samples with its own seeds
+    space = space_for(spec, ctx.settings)
     zombies = clean_zombies(study)
     if zombies:
         status.write("RUNNING", f"resuming study {ctx.name}: trials {zombies} of dead workers failed and queued again")
     status.write("RUNNING", f"study {ctx.name} in {ctx.study_dir} (storage {ctx.storage}), {len(study.trials)} trials so far",
                  study=ctx.name, storage=ctx.storage)
     baseline(spec, study, ctx.study_dir, status)
+    if len(study.directions) > 1:  # said once, where the user looks
+        print(f"[automl] {NO_PRUNING}")
+        status.write("RUNNING", f"multi-objective study ({', '.join(metric_names(study))}): {NO_PRUNING}")
     n_trials = int(ctx.settings.get("n_trials") or 20)
     timeout = ctx.settings.get("timeout")
     start = time.time()
     deadline = start + float(timeout) if timeout else None
     progress = _progress(study, start, n_trials, deadline)
     n_workers = int(ctx.settings.get("n_workers") or 1)
-    if n_workers <= 1 or fit is not None:
-        objective = StereoObjective(spec, ctx.study_dir, space, fit=fit, deadline=deadline)
-        run_worker(study, objective, n_trials, deadline, callbacks=[lambda s, t: progress()])
-    else:
-        codes = launch_workers(ctx.storage, ctx.name, n_workers, int(ctx.settings.get("trials_per_gpu") or 1),
-                               deadline, ctx.study_dir / "workers", poll=progress)
-        progress()
-        if any(codes):
-            status.write("RUNNING", f"worker exit codes {codes} (logs in {ctx.study_dir / 'workers'})", verbosity="WARNING")
+    started = datetime.datetime.now()  # Optuna's trial times are naive local times
+    try:
+        if n_workers <= 1 or fit is not None:
+            reseed(study, ctx.settings, run, "0")
+            objective = StereoObjective(spec, ctx.study_dir, space, fit=fit, deadline=deadline)
+            run_worker(study, objective, n_trials, deadline, callbacks=[lambda s, t: progress()])
+        else:
+            codes = launch_workers(ctx.storage, ctx.name, n_workers, int(ctx.settings.get("trials_per_gpu") or 1),
+                                   deadline, ctx.study_dir / "workers", poll=progress, run=run)
+            progress()
+            if any(codes):
+                status.write("RUNNING", f"worker exit codes {codes} (logs in {ctx.study_dir / 'workers'})",
+                             verbosity="WARNING")
+    except Interrupted as exc:
+        pids = exc.worker_pids
+        if pids:  # the workers failed their own trials; a worker killed for being slow left its RUNNING
+            exc.trials += fail_running(study, pids, socket.gethostname(), exc.name)
+            exc.trials += interrupted_since(study, started, pids)
+        raise
     summary = hand_off(spec, study, ctx.study_dir, status)
-    print(f"best trial {summary['best_trial']}: {summary['metric']} {summary['best_value']:.6g} -> {summary['best_checkpoint']}")
+    print(f"hand-off: trial {summary['best_trial']} -> {summary['best_checkpoint']}: {summary['selection']['reason']}")
     print(f"dashboard: depth_net automl dashboard --storage {ctx.storage} --study {ctx.name}")
     kpi = summary.get("best_kpi") or {summary["metric"]: summary["best_value"]}
     return {

@@ -6,8 +6,10 @@ Searchable leaves carry `automl_enabled: true`, the default search range `automl
 `automl_disabled_parameters`. The spec narrows or widens a range within the schema's validation
 limits (`minimum` / `maximum` / `exclusiveMinimum`: what a user may set the key to) through
 `automl.parameters: {train.optim.lr: {min, max, log}}`, adds keys (`automl.include`) and
-drops them (`automl.exclude`). `model.*` keys are never searched: a width change would not
-load the fine-tuning checkpoint. Pure functions: values in, values out.
+drops them (`automl.exclude`). `model.*` keys are searched only when the schema marks them
+searchable and a user includes them; those marked `automl_architecture` (widths: a new width
+would not load the fine-tuning checkpoint) only when training from scratch. Pure functions:
+values in, values out.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from model.errors import SpecError
 __all__ = [
     "ParamSpec",
     "build_space",
+    "space_for",
     "searchable_leaves",
     "load_train_schema",
     "to_distributions",
@@ -34,7 +37,7 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parents[1]
-_NEVER = ("model.",)
+_MODEL = "model."
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,12 @@ def load_train_schema(repo_root: str | Path | None = None) -> dict:
 
 
 def searchable_leaves(schema: dict) -> dict[str, dict]:
-    """{dotted key: schema leaf} of every `automl_enabled` leaf, minus the disabled and model.* ones."""
+    """{dotted key: schema leaf} of every `automl_enabled` leaf, minus the disabled ones."""
     disabled = set(schema.get("automl_disabled_parameters", ()))
     found: dict[str, dict] = {}
 
     def walk(node: dict, path: str) -> None:
-        if node.get("automl_enabled") and path not in disabled and not path.startswith(_NEVER):
+        if node.get("automl_enabled") and path not in disabled:
             found[path] = node
         for key, child in (node.get("properties") or {}).items():
             if isinstance(child, dict):
@@ -148,12 +151,14 @@ def _override(base: ParamSpec, change: dict, leaf: dict) -> ParamSpec:
     return ParamSpec(base.name, base.kind, low=low, high=high, log=log)
 
 
-def build_space(settings: dict, schema: dict) -> list[ParamSpec]:
+def build_space(settings: dict, schema: dict, fine_tuning: bool = False) -> list[ParamSpec]:
     """The searched parameters, in a stable order.
 
     Args:
         settings: the spec's `automl` section (parameters, include, exclude).
         schema: the train schema (its AutoML metadata).
+        fine_tuning: the trials start from `train.pretrained_model_path`: architecture widths
+            (`automl_architecture` leaves) cannot be searched.
     Returns: a list of ParamSpec. Raises SpecError naming the key for anything not searchable.
     """
     leaves = searchable_leaves(schema)
@@ -163,6 +168,11 @@ def build_space(settings: dict, schema: dict) -> list[ParamSpec]:
     excluded = set(settings.get("exclude") or ())
     for key in list(excluded) + names:
         _check_searchable(key, leaves)
+    widths = [k for k in names if k not in excluded and leaves[k].get("automl_architecture")]
+    if fine_tuning and widths:
+        raise SpecError(f"automl: {widths[0]} is an architecture width: a new width would not load the fine-tuning "
+                        "checkpoint train.pretrained_model_path; search it only when training from scratch "
+                        "(train.pretrained_model_path: null)")
     space = []
     for name in names:
         if name in excluded:
@@ -179,9 +189,18 @@ def build_space(settings: dict, schema: dict) -> list[ParamSpec]:
 def _check_searchable(key: str, leaves: dict[str, dict]) -> None:
     if key in leaves:
         return
-    if key.startswith(_NEVER):
-        raise SpecError(f"automl: {key} is never searched (architecture widths would not load the checkpoint)")
+    if key.startswith(_MODEL):
+        model = sorted(k for k in leaves if k.startswith(_MODEL))
+        raise SpecError(f"automl: {key} is never searched (widths tied to other widths or to the checkpoint); "
+                        f"searchable model keys: {', '.join(model)}")
     raise SpecError(f"automl: {key} is not searchable; searchable keys: {', '.join(sorted(leaves))}")
+
+
+def space_for(spec: dict, settings: dict | None = None, schema: dict | None = None) -> list[ParamSpec]:
+    """`build_space` for a resolved spec: fine-tuning when `train.pretrained_model_path` is set."""
+    fine_tuning = bool((spec.get("train") or {}).get("pretrained_model_path"))
+    settings = spec.get("automl") or {} if settings is None else settings
+    return build_space(settings, schema or load_train_schema(), fine_tuning=fine_tuning)
 
 
 def to_distributions(space: list[ParamSpec]) -> dict[str, optuna.distributions.BaseDistribution]:

@@ -44,6 +44,7 @@ from typing import Any
 
 import optuna
 
+from automl.directions import DIRECTIONS, KNOWN_METRICS, resolve_direction  # noqa: F401 - re-exported
 from automl.storage_probe import check_storage_path, probe_journal, probe_sqlite
 from model.errors import SpecError
 
@@ -64,40 +65,13 @@ __all__ = [
 ]
 
 # Metrics the training writes, with the better direction: all are errors or losses, lower is better.
-KNOWN_METRICS: dict[str, str] = {
-    f"{prefix}{name}": "minimize"
-    for prefix in ("val/", "")
-    for name in ("epe", "bp1", "bp2", "bp3", "d1", "rmse", "loss")
-}
-KNOWN_METRICS["train_loss"] = "minimize"
-
 SAMPLERS = ("tpe", "gp", "cmaes", "random")
 PRUNERS = ("hyperband", "successive_halving", "median", "none")
-DIRECTIONS = ("minimize", "maximize")
 LATENCY_ATTR = "latency_ms"
 DEFAULT_MAX_EPOCHS = 27
 DEFAULT_PRUNER = "successive_halving"
 DEFAULT_STARTUP_TRIALS = 2
 MAX_RETRY = 2
-
-
-def resolve_direction(settings: dict) -> str:
-    """`automl.direction` when given, else the known direction of `automl.metric`.
-
-    Args: settings: the spec's automl section. Returns: "minimize" or "maximize".
-    """
-    metric = settings.get("metric") or "val/epe"
-    direction = settings.get("direction")
-    if direction is not None:
-        if direction not in DIRECTIONS:
-            raise SpecError(f"automl.direction: {direction!r} is not allowed; use one of {', '.join(DIRECTIONS)}")
-        return direction
-    if metric in KNOWN_METRICS:
-        return KNOWN_METRICS[metric]
-    raise SpecError(
-        f"automl.metric: {metric!r} has no known direction; set automl.direction to minimize or "
-        f"maximize (directions are never guessed from the name; known metrics: {', '.join(sorted(KNOWN_METRICS))})"
-    )
 
 
 def record_latency(trial: optuna.Trial, latency_ms: float) -> None:
@@ -314,40 +288,52 @@ def make_study(settings: dict, storage: Any = None, study_name: str | None = Non
         study_name: the study's name; None falls back to `settings["study_name"]`.
     Returns: an optuna.Study whose direction, sampler and pruner follow the settings.
     """
+    from automl.pareto import resolve_objectives
+
     settings = dict(settings or {})
-    direction = resolve_direction(settings)
+    objectives = resolve_objectives(settings)  # one, or two for a multi-objective study (automl/pareto.py)
+    directions = [o.direction for o in objectives]
     sampler = build_sampler(settings)
-    pruner = build_pruner(settings)
+    if len(objectives) > 1 and isinstance(sampler, optuna.samplers.CmaEsSampler):
+        raise SpecError("automl.sampler: cmaes does not support automl.objectives (multi-objective); use tpe, gp "
+                        "or random")
+    # Optuna does not prune multi-objective studies (automl/pareto.py says so where it matters)
+    pruner = build_pruner(settings) if len(objectives) == 1 else optuna.pruners.NopPruner()
     if storage is None:
         storage = settings.get("storage")
     if not isinstance(storage, optuna.storages.BaseStorage):
         storage = build_storage(storage, settings)
     study_name = study_name or settings.get("study_name")
     if storage is not None and study_name:
-        _check_existing_direction(storage, study_name, direction)
+        _check_existing_direction(storage, study_name, directions)
     study = optuna.create_study(
         storage=storage,
         sampler=sampler,
         pruner=pruner,
         study_name=study_name,
-        direction=direction,
+        directions=directions,
         load_if_exists=True,
     )
+    names = [o.metric for o in objectives]
+    with warnings.catch_warnings():  # "experimental" in Optuna: one warning per command otherwise
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if study.metric_names != names:  # the dashboard and plots then say val/epe, not "Objective 0"
+            study.set_metric_names(names)
     budget = settings.get("latency_budget_ms")
     if budget is not None and study.user_attrs.get("latency_budget_ms") != float(budget):
         study.set_user_attr("latency_budget_ms", float(budget))
     return study
 
 
-def _check_existing_direction(storage: optuna.storages.BaseStorage, name: str, direction: str) -> None:
-    """An existing study of the same name must have the same direction."""
+def _check_existing_direction(storage: optuna.storages.BaseStorage, name: str, directions: list[str]) -> None:
+    """An existing study of the same name must have the same direction(s)."""
     try:
         study_id = storage.get_study_id_from_name(name)
     except KeyError:
         return
     existing = [d.name.lower() for d in storage.get_study_directions(study_id)]
-    if existing != [direction]:
+    if existing != list(directions):
         raise SpecError(
             f"automl.study_name: study {name!r} already exists with direction {','.join(existing)}, "
-            f"not {direction}; use another study_name or the same direction"
+            f"not {','.join(directions)}; use another study_name or the same direction"
         )

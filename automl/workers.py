@@ -20,16 +20,20 @@ from typing import Callable
 
 import optuna
 
+from automl.interrupt import fail_interrupted
 from automl.mps import shared_gpu
 from automl.objective import WORKER_ATTR
+from automl.seeding import current_run, reseed, worker_identity
 from automl.study import make_study, open_existing_study, retry_trial
 from model.errors import DepthNetError, SpecError
+from model.interrupt import Interrupted
 
 __all__ = ["worker_slots", "clean_zombies", "run_worker", "open_worker_study", "launch_workers", "trial_budget_left"]
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC_ATTR = "spec"
 STUDY_DIR_ATTR = "study_dir"
+STOP_WAIT_S = 30.0  # how long an interrupted `automl run` waits for its workers to stop
 
 
 def worker_slots(n_workers: int, trials_per_gpu: int, gpu_count: int) -> list[str]:
@@ -94,24 +98,46 @@ def run_worker(
     """Run trials of `study` until the budget is spent, no retry is queued, or `deadline` passes.
 
     Returns the number of trials this worker ran. Failed trials (DepthNetError) do not stop it.
+    SIGINT / SIGTERM (`Interrupted`) does: the trial in progress is failed as interrupted and
+    queued again (automl/interrupt.py), its number added to the exception, which goes on up.
     """
     ran = 0
-    while deadline is None or time.time() < deadline:
-        clean_zombies(study)
-        if trial_budget_left(study, n_trials) <= 0 and not _has_waiting(study):
-            break
-        study.optimize(objective, n_trials=1, catch=(DepthNetError,), callbacks=callbacks)
-        ran += 1
+    current: dict[str, optuna.Trial] = {}
+
+    def tracked(trial: optuna.Trial):
+        current["trial"] = trial
+        trial.set_user_attr(WORKER_ATTR, {"host": socket.gethostname(), "pid": os.getpid()})
+        return objective(trial)
+
+    try:
+        while deadline is None or time.time() < deadline:
+            clean_zombies(study)
+            if trial_budget_left(study, n_trials) <= 0 and not _has_waiting(study):
+                break
+            study.optimize(tracked, n_trials=1, catch=(DepthNetError,), callbacks=callbacks)
+            ran += 1
+    except Interrupted as exc:
+        if "trial" in current:
+            number = fail_interrupted(study, current["trial"]._trial_id, exc.name)
+            if number is not None:
+                exc.trials.append(number)
+        raise
     return ran
 
 
-def open_worker_study(storage: str, study_name: str) -> tuple[optuna.Study, dict, Path]:
-    """The study, its spec and its folder, from a storage URL and a study name only."""
+def open_worker_study(storage: str, study_name: str, run: int | None = None,
+                      worker_index: int | None = None) -> tuple[optuna.Study, dict, Path]:
+    """The study, its spec and its folder, from a storage URL and a study name only.
+
+    The sampler is seeded for this worker (`worker_index`, else host:pid) in run `run` (else the
+    study's newest run), so no two workers draw the same configurations.
+    """
     summary = open_existing_study(storage, study_name, "start it with `depth_net automl run -e SPEC`")
     spec = summary.user_attrs.get(SPEC_ATTR)
     if not spec:
         raise SpecError(f"--study: study {study_name!r} has no spec; start it with `depth_net automl run -e SPEC`")
     study = make_study(spec["automl"], storage=storage, study_name=study_name)
+    reseed(study, spec["automl"], current_run(study) if run is None else run, worker_identity(worker_index))
     return study, spec, Path(summary.user_attrs.get(STUDY_DIR_ATTR, "."))
 
 
@@ -126,11 +152,12 @@ def _worker_env(cuda_devices: str, threads: int) -> dict:
 
 def launch_workers(
     storage: str, study_name: str, n_workers: int, trials_per_gpu: int, deadline: float | None,
-    log_dir: Path, poll: Callable[[], None] | None = None,
+    log_dir: Path, poll: Callable[[], None] | None = None, run: int = 0,
 ) -> list[int]:
     """Start `n_workers` `depth_net automl worker` processes, one per GPU slot; wait for all.
 
     Returns their exit codes. `poll` is called about every 2 s while they run (progress).
+    Worker i of run `run` samples with its own seed (automl/seeding.py).
     """
     import torch
 
@@ -149,7 +176,8 @@ def _run_workers(storage: str, study_name: str, slots: list[str], threads: int, 
                  log_dir: Path, extra_env: dict, poll: Callable[[], None] | None) -> list[int]:
     procs = []
     for index, cuda in enumerate(slots):
-        cmd = [sys.executable, "-m", "model.cli", "automl", "worker", "--storage", storage, "--study", study_name]
+        cmd = [sys.executable, "-m", "model.cli", "automl", "worker", "--storage", storage, "--study", study_name,
+               "--run", str(run), "--worker-index", str(index)]
         if deadline is not None:
             cmd += ["--deadline", str(deadline)]
         log = open(log_dir / f"worker_{index}.log", "a", encoding="utf-8")
@@ -160,6 +188,19 @@ def _run_workers(storage: str, study_name: str, slots: list[str], threads: int, 
             if poll is not None:
                 poll()
             time.sleep(2.0)
+    except Interrupted as exc:
+        # each worker fails its own trial as interrupted; a worker that does not stop in time is killed
+        for proc, _ in procs:
+            if proc.poll() is None:
+                proc.send_signal(exc.signum)
+        stop_by = time.time() + STOP_WAIT_S
+        for proc, _ in procs:
+            try:
+                proc.wait(timeout=max(0.1, stop_by - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        exc.worker_pids = {proc.pid for proc, _ in procs}  # run_study fails what they left RUNNING
+        raise
     finally:
         for proc, log in procs:
             if proc.poll() is None:

@@ -28,6 +28,7 @@ from typing import NamedTuple, Sequence
 import yaml
 
 from model.errors import DepthNetError, RunFailed, SpecError
+from model.interrupt import Interrupted, interruptible
 from model.status import StatusLogger, check_can_write, results_dir_for
 
 __all__ = ["ACTIONS", "main"]
@@ -176,6 +177,11 @@ def _run_action(name: str, args: argparse.Namespace) -> int:
     except DepthNetError as exc:
         status.write("FAILURE", str(exc), verbosity="ERROR")
         raise
+    except Interrupted as exc:
+        if name == "train" and not exc.trials:  # direct training (a study names its trials)
+            exc.notes.append(f"the same command resumes from {out_dir / 'dn_model_latest.pth'} when it exists")
+        status.write("FAILURE", str(exc), verbosity="WARNING", interrupted=exc.name)
+        raise
     except BaseException as exc:
         status.write("FAILURE", f"{type(exc).__name__}: {exc}".strip(), verbosity="ERROR")
         print("Execution status: FAIL")
@@ -221,7 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = argv[1:]
     _share_worker_temp_dir()
     try:
-        return _dispatch(argv)
+        with interruptible():  # SIGINT / SIGTERM: one line, exit 130 / 143 (model/interrupt.py)
+            return _dispatch(argv)
+    except Interrupted as exc:
+        print(f"Execution status: FAIL ({exc})", flush=True)
+        return exc.exit_code
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except DepthNetError as exc:

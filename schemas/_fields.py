@@ -121,3 +121,9 @@ def searchable(leaf: dict, scale: str, automl_minimum: float | None = None,
     if automl_maximum is not None:
         out["automl_maximum"] = automl_maximum
     return out
+
+
+def architecture(leaf: dict) -> dict:
+    """Mark a searchable `model.*` leaf as an architecture width: changing it changes the weights'
+    shapes, so AutoML searches it only when training from scratch (no train.pretrained_model_path)."""
+    return {**leaf, "automl_architecture": True}

@@ -176,6 +176,16 @@ def automl_section() -> dict:
                        "Pruner (successive_halving: see automl/study.py for why it is the default)."),
         "metric": enum("val/epe", METRICS, "Metric to optimise (per-epoch validation)."),
         "direction": enum("minimize", ["minimize", "maximize"], "Optimisation direction (explicit)."),
+        "objectives": {"type": ["array", "null"], "default": None, "minItems": 1, "maxItems": 2,
+                       "items": section("One objective of a multi-objective study.", {
+                           "metric": enum("val/epe", METRICS + ["latency_ms"],
+                                          "A per-epoch validation metric, or latency_ms (the trained network's "
+                                          "forward time, measured after training)."),
+                           "direction": enum("minimize", ["minimize", "maximize"], "Its direction (explicit)."),
+                       }, required=["metric", "direction"]),
+                       "description": "Two objectives (e.g. val/epe and latency_ms, both minimize) for a "
+                                      "multi-objective study with a Pareto front; null = the single automl.metric. "
+                                      "Optuna does not prune multi-objective studies."},
         "n_trials": integer(20, "Trial budget.", 1, MAX_COUNT),
         "timeout": number(None, "Time budget in seconds; null = none.", 0.0, nullable=True,
                           exclusiveMinimum=0.0),
@@ -183,7 +193,9 @@ def automl_section() -> dict:
         "max_epochs": integer(None, "Epochs per trial; null uses train.num_epochs.", 1, MAX_EPOCHS, nullable=True),
         "n_workers": integer(1, "Worker processes started by `automl run`.", 1, MAX_GPUS),
         "trials_per_gpu": integer(1, "Concurrent trials per GPU.", 1, MAX_WORKERS),
-        "latency_budget_ms": number(None, "Reject configurations slower than this; null = none.", 0.0,
+        "latency_budget_ms": number(None, "Reject configurations slower than this; null = none. With "
+                                    "automl.objectives: the hand-off takes the most accurate Pareto point under "
+                                    "it (else the knee of the front).", 0.0,
                                     nullable=True, exclusiveMinimum=0.0),
         "parameters": {"type": "object", "default": {}, "additionalProperties": param,
                        "propertyNames": {"pattern": r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$"},

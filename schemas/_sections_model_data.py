@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from _fields import (DATASET_NAMES, MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_SIDE, MAX_WIDTH, MAX_WORKERS, boolean,
-                     enum, int_list, integer, num_pair, number, path,
+from _fields import (DATASET_NAMES, MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_SIDE, MAX_WIDTH, MAX_WORKERS,
+                     architecture, boolean, enum, int_list, integer, num_pair, number, path,
                      searchable, section, string)
 
 _W = "Width field (docs/FFS_NETWORK.md); bp2 value is the default."
+_SCRATCH = (" Searchable (automl.include) only when training from scratch: a new width does not load a "
+            "fine-tuning checkpoint.")
 
 
 def model_section() -> dict:
@@ -18,10 +20,13 @@ def model_section() -> dict:
         "hidden_dims": int_list([128], "Context GRU hidden widths (only sizes the unused context_zqr_convs).",
                                 minimum=1, min_items=1, maximum=MAX_WIDTH),
         "n_gru_layers": integer(1, "Number of GRU levels.", 1, 3),
-        "corr_radius": integer(4, "Geometry lookup radius r (2r+1 taps).", 1, 16),
+        "corr_radius": architecture(searchable(integer(4, "Geometry lookup radius r (2r+1 taps)." + _SCRATCH, 1, 16),
+                                               "linear", 2, 6)),
         "corr_levels": integer(2, "Geometry pyramid levels.", 1, 4),
         "n_downsample": integer(2, "Feature downsampling (2 = 1/4 resolution); not read by FFS.", 1, 3),
-        "valid_iters": integer(8, "GRU refinement iterations at test time.", 1, 64),
+        "valid_iters": searchable(integer(8, "GRU refinement iterations at test time (speed against accuracy; "
+                                          "searchable with automl.include, also when fine-tuning: the "
+                                          "weights do not change).", 1, 64), "linear", 2, 16),
         "train_iters": integer(22, "GRU refinement iterations in training.", 1, 64),
         "max_disparity": integer(192, "Cost volume range in px (D4 = max/4); multiple of 32.", 32, 1024,
                                  multipleOf=32),
@@ -33,11 +38,13 @@ def model_section() -> dict:
         "gwc_feature_normalize": boolean(True, "Cosine (true) or raw dot product (false) correlation."),
         "motion_encoder_widths": int_list([56, 96, 16, 12], _W + " [convc1, convc2, convd1, convd2].", 4, 1,
                                           maximum=MAX_WIDTH),
-        "motion_encoder_final": integer(48, _W + " Motion fusion conv output.", 1, MAX_WIDTH),
+        "motion_encoder_final": architecture(searchable(integer(48, _W + " Motion fusion conv output." + _SCRATCH, 1,
+                                                                MAX_WIDTH), "linear", 16, 96)),
         "gru_hidden": integer(60, _W + " Must equal cnet_conv04_widths[0].", 1, MAX_WIDTH),
         "gru_gating_conv_widths": int_list([100, 168], _W + " Selective GRU conv0, conv1.", 2, 1, maximum=MAX_WIDTH),
         "disp_head_input_dim": integer(60, _W + " Must equal gru_hidden.", 1, MAX_WIDTH),
-        "disp_head_intermediate": integer(36, _W + " Disparity head width.", 1, MAX_WIDTH),
+        "disp_head_intermediate": architecture(searchable(integer(36, _W + " Disparity head width." + _SCRATCH, 1,
+                                                                  MAX_WIDTH), "linear", 8, 64)),
         "disp_head_pwconv1_widths": int_list([212, 244], _W + " Pointwise expansion of the head blocks.", 2, 1,
                                              maximum=MAX_WIDTH),
         "mask_widths": int_list([32, 16], _W + " Mask head [m0, m1]; m1 = spx_2_gru_widths[0].", 2, 1,

@@ -42,13 +42,13 @@ _DESCRIPTIONS = {
 }
 
 
-def _leaf_keys(schema: dict, prefix: str) -> list[str]:
-    """Dotted keys of every leaf below an object schema."""
+def _leaf_keys(schema: dict, prefix: str, searchable: bool = True) -> list[str]:
+    """Dotted keys of every leaf below an object schema (without the automl_enabled ones unless `searchable`)."""
     keys = []
     for name, sub in schema.get("properties", {}).items():
         if sub.get("type") == "object" and "properties" in sub:
-            keys += _leaf_keys(sub, f"{prefix}.{name}")
-        else:
+            keys += _leaf_keys(sub, f"{prefix}.{name}", searchable)
+        elif searchable or not sub.get("automl_enabled"):
             keys.append(f"{prefix}.{name}")
     return keys
 
@@ -109,7 +109,7 @@ def build(action: str) -> dict:
     }
     if action in ("train", "automl"):
         schema["automl_default_parameters"] = list(AUTOML_DEFAULT_PARAMETERS)
-        schema["automl_disabled_parameters"] = _leaf_keys(props["model"], "model")
+        schema["automl_disabled_parameters"] = _leaf_keys(props["model"], "model", searchable=False)
     else:
         _strip_automl(schema)
     return schema
@@ -118,7 +118,8 @@ def build(action: str) -> dict:
 def _strip_automl(node: object) -> None:
     """Remove automl_* leaf metadata: only train / automl schemas describe the search space."""
     if isinstance(node, dict):
-        for key in [k for k in node if k in ("automl_enabled", "automl_scale", "automl_minimum", "automl_maximum")]:
+        for key in [k for k in node if k in ("automl_enabled", "automl_scale", "automl_minimum", "automl_maximum",
+                                                 "automl_architecture")]:
             del node[key]
         for value in node.values():
             _strip_automl(value)

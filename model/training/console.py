@@ -18,6 +18,7 @@ from pytorch_lightning.callbacks import RichProgressBar
 from rich.progress import ProgressColumn
 from rich.text import Text
 
+from model.interrupt import interrupting
 from model.training.callbacks import epoch_line, hms  # noqa: F401 - epoch_line re-exported
 
 __all__ = ["RunProgressBar", "RateColumn", "quiet_lightning", "epoch_line", "LIGHTNING_WARNINGS"]
@@ -77,6 +78,11 @@ class RunProgressBar(RichProgressBar):
         super().__init__(leave=True)
         self._run_start: float | None = None
         self._first_step = 0
+
+    def _stop_progress(self) -> None:
+        if interrupting() and self.progress is not None:
+            self.progress.live.transient = True  # an interruption ends with its one line, not a half bar
+        super()._stop_progress()
 
     def configure_columns(self, trainer: pl.Trainer) -> list:
         columns = super().configure_columns(trainer)

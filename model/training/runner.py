@@ -5,8 +5,10 @@ Used by `model/actions/train.py` and by `automl/objective.py` (with a pruning ca
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import signal
 import warnings
 from pathlib import Path
 
@@ -14,10 +16,12 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.strategies import DDPStrategy
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from model import errors
 from model.data.datamodule import StereoDataModule
 from model.errors import CheckpointError, RunFailed, SpecError
+from model.interrupt import interrupting, take_pending
 from model.status import StatusLogger, results_dir_for
 from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector, StatusReporter, epoch_kpi,
                                       read_checkpoint_index)
@@ -223,6 +227,8 @@ def fit(spec: dict, status: StatusLogger, callbacks=(), echo: bool | None = None
         print(f"train: {start} on {where}, {options['max_epochs']} epoch(s) -> {out_dir}", flush=True)
     _set_cudnn(train.get("cudnn") or {})
     extra = list(callbacks)
+    # Lightning logs "Received SIGTERM" itself; the command's one interruption line says it (model/interrupt.py)
+    logging.getLogger("pytorch_lightning.trainer.connectors.signal_connector").setLevel(logging.WARNING)
     if os.environ.get(NAN_ENV):
         extra.append(NanInjector(int(os.environ[NAN_ENV])))
     trainer = pl.Trainer(
@@ -239,7 +245,11 @@ def fit(spec: dict, status: StatusLogger, callbacks=(), echo: bool | None = None
                         ckpt_path=str(ckpt) if ckpt is not None else None)
         except errors.DepthNetError:
             raise
+        except SIGTERMException:  # Lightning saw our SIGTERM first: the command's one interruption
+            raise take_pending(signal.SIGTERM) from None
         except Exception as exc:  # noqa: BLE001 - DDP workers' errors arrive as text
+            if interrupting():  # e.g. a DataLoader worker stopped by the same Ctrl-C
+                raise take_pending(signal.SIGINT) from None
             mapped = _worker_error(exc)
             if mapped is exc:
                 raise

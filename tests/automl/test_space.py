@@ -41,11 +41,24 @@ def test_learning_rate_and_decay_are_log_scale() -> None:
     assert isinstance(dists["train.optim.warmup_steps"], optuna.distributions.IntDistribution)
 
 
-def test_no_model_key_is_searchable() -> None:
+def test_model_keys_only_those_the_schema_marks_and_widths_only_from_scratch() -> None:
     leaves = searchable_leaves(SCHEMA)
-    assert leaves and not [k for k in leaves if k.startswith("model.")]
+    model = sorted(k for k in leaves if k.startswith("model."))
+    assert model == ["model.corr_radius", "model.disp_head_intermediate", "model.motion_encoder_final",
+                     "model.valid_iters"]
+    assert not set(model) & set(SCHEMA["automl_disabled_parameters"])
+    assert "model.gru_hidden" in SCHEMA["automl_disabled_parameters"]
+    assert not [k for k in SCHEMA["automl_default_parameters"] if k.startswith("model.")]  # only when included
     with pytest.raises(SpecError, match="model.gru_hidden is never searched"):
         build_space({"include": ["model.gru_hidden"]}, SCHEMA)
+    # training from scratch: widths may be searched; fine-tuning bp2: they may not
+    space = {p.name: p for p in build_space({"include": ["model.motion_encoder_final", "model.valid_iters"]}, SCHEMA)}
+    assert (space["model.motion_encoder_final"].kind, space["model.motion_encoder_final"].low) == ("int", 16)
+    with pytest.raises(SpecError, match="model.motion_encoder_final is an architecture width.*pretrained_model_path"):
+        build_space({"include": ["model.motion_encoder_final"]}, SCHEMA, fine_tuning=True)
+    # the GRU iterations change speed, not the weights: searchable when fine-tuning too
+    assert "model.valid_iters" in {p.name for p in build_space({"include": ["model.valid_iters"]}, SCHEMA,
+                                                               fine_tuning=True)}
 
 
 def test_narrow_widen_within_bounds_include_exclude() -> None:
