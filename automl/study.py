@@ -38,14 +38,12 @@ Measured with the defaults (`bench/search_quality.py --seeds 20`, then `--tasks 
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from automl.sampling import RandomMixSampler, RungTPESampler
 from model.errors import SpecError
 
 __all__ = [
@@ -119,21 +117,12 @@ def build_sampler(settings: dict) -> optuna.samplers.BaseSampler:
     seed = settings.get("seed")
     n_startup = int(settings.get("n_startup_trials", DEFAULT_STARTUP_TRIALS))
     if name == "tpe":
-        kwargs = {k: settings[k] for k in ("n_ei_candidates", "prior_weight") if k in settings}
-        if "gamma" in settings:
-            frac = float(settings["gamma"])
-            kwargs["gamma"] = lambda n: min(int(math.ceil(frac * n)), 25)
-        if settings.get("rung_tpe"):
-            kwargs["min_points"] = settings.get("min_points")
-        tpe = (RungTPESampler if settings.get("rung_tpe") else optuna.samplers.TPESampler)(
+        return optuna.samplers.TPESampler(
             seed=seed,
             n_startup_trials=n_startup,
-            multivariate=bool(settings.get("multivariate", True)),
+            multivariate=True,
             constant_liar=True,
-            **kwargs,
         )
-        every = int(settings.get("random_every", 0))
-        return RandomMixSampler(tpe, every, seed) if every else tpe
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup)
     if name == "cmaes":
