@@ -61,6 +61,18 @@ def test_budget_is_respected_and_pruning_buys_trials(bench) -> None:
     assert random == {"best": random["best"], "epochs": 520, "trials": 10, "pruned": 0}
 
 
+def test_tasks_draw_independently(bench) -> None:
+    """One seed must not give every task the same random configurations (a common factor)."""
+    module = bench[0]
+    seeds = {module.task_seed(task, seed) for task in TASKS for seed in (0, 1, 1000)}
+    assert len(seeds) == 6 and module.task_seed("3945", 0) == module.task_seed("3945", 0)
+    drawn = []
+    for task in TASKS:
+        study = automl.study.make_study({**module.RANDOM, "seed": module.task_seed(task, 0)})
+        drawn.append(study.ask(module.SPACE).params)
+    assert drawn[0] != drawn[1]
+
+
 def test_table_ratio_maths_and_json(bench, tmp_path, capsys) -> None:
     module, _, data = bench
     seeds = [0, 1, 2]
