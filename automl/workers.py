@@ -169,11 +169,11 @@ def launch_workers(
     with shared_gpu(sharing, gpus, log_dir) as (extra_env, note):
         if note:
             print(note, flush=True)
-        return _run_workers(storage, study_name, slots, threads, deadline, log_dir, extra_env, poll)
+        return _run_workers(storage, study_name, slots, threads, deadline, log_dir, extra_env, poll, run)
 
 
 def _run_workers(storage: str, study_name: str, slots: list[str], threads: int, deadline: float | None,
-                 log_dir: Path, extra_env: dict, poll: Callable[[], None] | None) -> list[int]:
+                 log_dir: Path, extra_env: dict, poll: Callable[[], None] | None, run: int) -> list[int]:
     procs = []
     for index, cuda in enumerate(slots):
         cmd = [sys.executable, "-m", "model.cli", "automl", "worker", "--storage", storage, "--study", study_name,
