@@ -87,10 +87,10 @@ def _mo_spec(tmp_path: Path, tiny_spec, **automl) -> Path:
     """GRU iterations at test time (model.valid_iters) trade accuracy for speed: the network is trained
     with 8, the optimiser settings are fixed."""
     spec = tiny_spec(tmp_path / "runs", train_repeat=3,
-                     train={"num_epochs": 3, "seed": 3, "log_every_n_steps": 1,
+                     train={"num_epochs": 6, "seed": 3, "log_every_n_steps": 1,
                             "optim": {"lr": 2e-3, "warmup_steps": 0}},
                      evaluate={"vis": False}, export={"input_height": 64, "input_width": 96},
-                     automl={"study_name": "tiny", "n_trials": 5, "max_epochs": 3, "seed": 0, "objectives": TWO,
+                     automl={"study_name": "tiny", "n_trials": 5, "max_epochs": 6, "seed": 0, "objectives": TWO,
                              "include": ["model.valid_iters"],
                              "exclude": ["train.optim.lr", "train.optim.lr_decay", "train.optim.weight_decay",
                                          "train.optim.warmup_steps"],
