@@ -162,6 +162,7 @@ def write_card(weights: Path, scores: Path, target: Path) -> int:
     for r in card.get("runs", []):
         lines.append(f"| {r['run']} | {r['device']} | {r['wall_minutes']} | {r['steps']} | {r['batch']} | "
                      f"{r['crop'][0]}x{r['crop'][1]} | {r['lr']:g} | {r['train_iters']} | {r['runtime']} |")
+    lines += [""] + [f"- run {r['run']}: {r['note']}" for r in card.get("runs", []) if r.get("note")]
     lines += ["", "## Real scenes against OpenCV SGBM", "",
               "`python bench/vs_sgbm.py --checkpoint builtin` (full resolution, all GT pixels, eager fp32, "
               "valid_iters 8; SGBM with the settings of `../shared/design/BASELINES.md`). Lower is better.", "",
