@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from model.config import NetworkConfig  # noqa: E402
-from model.network.builtin import read_weights, save_weights  # noqa: E402
+from model.network.builtin import read_card, read_weights, save_weights  # noqa: E402
 from model.network.checkpoint import load_network_from_checkpoint, read_checkpoint  # noqa: E402
 
 RECIPE = ROOT / "references" / "builtin_recipe.yaml"
@@ -45,13 +45,7 @@ def _card_of(start: str) -> dict:
     from model.network.builtin import builtin_file
 
     path = builtin_file(start, "--start") or Path(start)
-    if path.suffix != ".safetensors":
-        return {}
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        meta = handle.metadata() or {}
-    return json.loads(meta.get("card", "{}"))
+    return read_card(path) if path.suffix == ".safetensors" else {}
 
 
 def train_run(args: argparse.Namespace) -> int:
@@ -142,11 +136,7 @@ def join(folder: Path, target: Path) -> int:
 
 def write_card(weights: Path, scores: Path, target: Path) -> int:
     """MODEL_CARD.md from the weights' metadata card and a vs_sgbm.py report of those weights."""
-    from safetensors import safe_open
-
-    with safe_open(str(weights), framework="pt") as handle:
-        meta = handle.metadata() or {}
-    card = json.loads(meta.get("card", "{}"))
+    card = read_card(weights)
     rows = json.loads(scores.read_text(encoding="utf-8"))
     lines = [
         "# depth_net built-in weights (`checkpoint: builtin`)", "",

@@ -20,7 +20,8 @@ import torch
 
 from model.errors import CheckpointError
 
-__all__ = ["BUILTIN_WEIGHTS", "WEIGHTS_DIR", "builtin_file", "is_weight_name", "read_weights", "save_weights"]
+__all__ = ["BUILTIN_WEIGHTS", "WEIGHTS_DIR", "builtin_file", "is_weight_name", "read_card", "read_metadata",
+           "read_weights", "save_weights"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 #: name -> file in WEIGHTS_DIR
@@ -53,14 +54,29 @@ def builtin_file(value: str | Path, key: str) -> Path | None:
     return path
 
 
-def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
-    """(state dict, spec-like dict {'model': ...} or None) of a safetensors weights file."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata of a safetensors file (`format`, `model`, `card`); the tensors are not read."""
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err})"[:400]) from None
+
+
+def read_card(path: str | Path) -> dict:
+    """The campaign card stored with a weights file ({} when it has none)."""
+    return json.loads(read_metadata(path).get("card") or "{}")
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """(state dict, spec-like dict {'model': ...} or None) of a safetensors weights file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    meta = read_metadata(path)
+    try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})"[:400]) from None
