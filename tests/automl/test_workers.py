@@ -21,7 +21,7 @@ SETTINGS = {"seed": 0, "max_epochs": 9, "n_startup_trials": 3}
 # A cheap objective with per-epoch reports, run by each worker process through run_worker.
 _WORKER = textwrap.dedent(
     """
-    import sys, time, optuna
+    import pathlib, sys, time, optuna
     from automl.study import build_storage, make_study
     from automl.workers import run_worker
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -37,17 +37,25 @@ _WORKER = textwrap.dedent(
         return (x - 1) ** 2 + (y + 0.5) ** 2
 
     storage, name, n_trials, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    # Start line: each worker announces itself and waits for the other, so that a worker whose
+    # interpreter came up late (a loaded CI machine) still finds trials left to run.
+    barrier = pathlib.Path(sys.argv[5])
+    (barrier / f"ready_{seed}").touch()
+    deadline = time.monotonic() + 120
+    while len(list(barrier.glob("ready_*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
     study = make_study({"seed": seed, "max_epochs": 9, "n_startup_trials": 3}, storage=storage, study_name=name)
     print(run_worker(study, objective, n_trials))
     """
 )
 
 
-def _two_workers(storage: str, name: str, n_trials: int) -> list[int]:
+def _two_workers(storage: str, name: str, n_trials: int, barrier: Path) -> list[int]:
     make_study(SETTINGS, storage=storage, study_name=name)  # created once, joined by both
+    barrier.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WORKER, storage, name, str(n_trials), str(seed)], env=env,
+        subprocess.Popen([sys.executable, "-c", _WORKER, storage, name, str(n_trials), str(seed), str(barrier)], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for seed in (1, 2)  # different sampler seeds, as on two machines
     ]
@@ -76,7 +84,7 @@ def _check_shared_study(storage: str, name: str, n_trials: int, ran: list[int]) 
 @pytest.mark.slow
 def test_two_workers_share_a_journal_file(tmp_path: Path) -> None:
     storage = f"journal:{tmp_path / 'study.log'}"
-    ran = _two_workers(storage, "journal", 16)
+    ran = _two_workers(storage, "journal", 16, tmp_path / "start")
     _check_shared_study(storage, "journal", 16, ran)
 
 
@@ -87,7 +95,7 @@ def test_two_workers_share_a_postgresql_study(tmp_path: Path) -> None:
     if not url:
         pytest.skip("DEPTH_NET_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server and sets it)")
     name = f"pg_{os.getpid()}_{tmp_path.name}"
-    ran = _two_workers(url, name, 16)
+    ran = _two_workers(url, name, 16, tmp_path / "start")
     _check_shared_study(url, name, 16, ran)
     optuna.delete_study(study_name=name, storage=url)
 
