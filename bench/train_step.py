@@ -149,22 +149,36 @@ def main(argv: list[str] | None = None) -> int:
         print("ROW " + json.dumps(row), flush=True)
         return 0
 
-    rows = []
+    rows: list[dict] = []
     base = _child(args, BASELINE, args.base_batch, args.timeout)
-    rows.append(base)
+    _add_row(rows, base, args, device)
     for mode in (m for m in modes if m != BASELINE):
         for batch in (int(b) for b in args.batches.split(",")):
             row = _child(args, mode, batch, args.timeout)
-            rows.append(row)
+            _add_row(rows, row, args, device)
             if "error" in row:
                 break
-    for row in rows:
-        if "error" in row:
-            print(f"{row['mode']:>24} b{row['batch']:<3} failed: {row['error']}")
-        else:
-            mem = f"{row['peak_memory_mb']:8.0f} MB" if row["peak_memory_mb"] is not None else ""
-            print(f"{row['mode']:>24} b{row['batch']:<3} {row['step_time_s'] * 1000:8.1f} ms/step "
-                  f"{row['samples_per_s']:7.2f} samples/s {mem}  first step {row['first_step_s']:.1f} s")
+    out = _summary(rows, args, device, final=True)
+    if args.json:
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _add_row(rows: list[dict], row: dict, args: argparse.Namespace, device: torch.device) -> None:
+    """Keep a finished row: print it and rewrite the JSON, so a run cut short keeps what it measured."""
+    rows.append(row)
+    if "error" in row:
+        print(f"{row['mode']:>24} b{row['batch']:<3} failed: {row['error']}", flush=True)
+    else:
+        mem = f"{row['peak_memory_mb']:8.0f} MB" if row["peak_memory_mb"] is not None else ""
+        print(f"{row['mode']:>24} b{row['batch']:<3} {row['step_time_s'] * 1000:8.1f} ms/step "
+              f"{row['samples_per_s']:7.2f} samples/s {mem}  first step {row['first_step_s']:.1f} s", flush=True)
+    _summary(rows, args, device, final=False)
+
+
+def _summary(rows: list[dict], args: argparse.Namespace, device: torch.device, final: bool) -> dict:
+    """The JSON of the rows so far (`complete` false until every mode ran); printed verdict when final."""
+    base = rows[0]
     out = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
            "torch": torch.__version__, "config": args.config, "crop": [args.height, args.width],
            "train_iters": args.train_iters, "rows": rows}
@@ -180,14 +194,18 @@ def main(argv: list[str] | None = None) -> int:
             out["leanest"] = {"mode": lean["mode"], "batch": lean["batch"],
                               "memory_ratio": per_sample(lean) / per_sample(base),
                               "speedup": lean["samples_per_s"] / base["samples_per_s"]}
-        print(f"best: {best['mode']} batch {best['batch']}: speedup x{out['speedup']:.2f} over {BASELINE} "
-              f"batch {base['batch']}" + (f", memory per sample x{out['memory_ratio']:.2f}"
-                                          if "memory_ratio" in out else ""))
+        if final:
+            print(f"best: {best['mode']} batch {best['batch']}: speedup x{out['speedup']:.2f} over {BASELINE} "
+                  f"batch {base['batch']}" + (f", memory per sample x{out['memory_ratio']:.2f}"
+                                              if "memory_ratio" in out else ""))
+    out["complete"] = final
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
-        print(f"wrote {args.json}")
-    return 0
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(out, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    return out
 
 
 if __name__ == "__main__":
