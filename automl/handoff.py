@@ -24,7 +24,7 @@ from automl.pareto import Choice, accuracy_index, choose, metric_names
 from model.errors import DepthNetError, RunFailed
 from model.status import StatusLogger
 
-__all__ = ["evaluate_checkpoint", "baseline", "hand_off", "BEST_CHECKPOINT", "HANDOFF_ATTR"]
+__all__ = ["evaluate_checkpoint", "baseline", "hand_off", "versus_baseline", "BEST_CHECKPOINT", "HANDOFF_ATTR"]
 
 BEST_CHECKPOINT = "dn_model_best.pth"
 HANDOFF_ATTR = "handoff"  # study user attr: the trial handed off, its best/ checkpoint and the rule
@@ -79,6 +79,28 @@ def baseline(spec: dict, study: optuna.Study, study_dir: Path, status: StatusLog
         status.write("RUNNING", f"baseline of {start}: {kpi}" if kpi else "baseline: no validation data", kpi=kpi)
     study.set_user_attr("baseline_kpi", kpi)
     return kpi
+
+
+def versus_baseline(metric: str, direction: str, baseline_kpi: dict | None, best_kpi: dict | None,
+                    start: str | None) -> dict | None:
+    """The best trial against the starting checkpoint on the same validation scenes.
+
+    Returns None when there is nothing to compare (training from scratch, no validation data or
+    the metric missing on either side); else `{metric, baseline, best, better, line}` where
+    `better` says whether the best trial improved on the start (strictly, in the study's
+    direction) and `line` says it in words - also when fine-tuning made the model worse, so the
+    hand-off never passes off a regression as the result.
+    """
+    if not baseline_kpi or not best_kpi or metric not in baseline_kpi or metric not in best_kpi:
+        return None
+    base, best = float(baseline_kpi[metric]), float(best_kpi[metric])
+    better = best < base if direction == "minimize" else best > base
+    if better:
+        line = f"{metric} {best:.4g} against {base:.4g} for the starting checkpoint {start}: the study improved it"
+    else:
+        line = (f"{metric} {best:.4g} is no better than {base:.4g} for the starting checkpoint {start}: no trial "
+                f"improved on it; keep using {start} (best/ holds the best trial for inspection)")
+    return {"metric": metric, "baseline": base, "best": best, "better": better, "line": line}
 
 
 def _choose(study: optuna.Study, spec: dict) -> Choice:
@@ -136,8 +158,15 @@ def hand_off(spec: dict, study: optuna.Study, study_dir: Path, status: StatusLog
         "baseline_kpi": study.user_attrs.get("baseline_kpi"),
         "best_kpi": evaluate_checkpoint(spec, checkpoint, best_dir / "evaluate",
                                         f"best trial {best.number} ({checkpoint})"),
-        "handoff": _export_chain(spec, checkpoint, best_dir, status),
     }
+    direction = study.directions[accuracy].name.lower()
+    start = (spec.get("train") or {}).get("pretrained_model_path")
+    summary["versus_baseline"] = versus_baseline(names[accuracy], direction, summary["baseline_kpi"],
+                                                 summary["best_kpi"], start)
+    if summary["versus_baseline"]:
+        status.write("RUNNING", f"hand-off: best trial {best.number}: {summary['versus_baseline']['line']}",
+                     verbosity="INFO" if summary["versus_baseline"]["better"] else "WARNING")
+    summary["handoff"] = _export_chain(spec, checkpoint, best_dir, status)
     (study_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return summary
 

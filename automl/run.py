@@ -169,6 +169,8 @@ def run_study(spec: dict, status: StatusLogger, fit=None) -> dict:
         raise
     summary = hand_off(spec, study, ctx.study_dir, status)
     print(f"hand-off: trial {summary['best_trial']} -> {summary['best_checkpoint']}: {summary['selection']['reason']}")
+    if summary.get("versus_baseline"):
+        print(f"hand-off: best trial {summary['best_trial']}: {summary['versus_baseline']['line']}")
     print(f"dashboard: depth_net automl dashboard --storage {ctx.storage} --study {ctx.name}")
     kpi = summary.get("best_kpi") or {summary["metric"]: summary["best_value"]}
     return {

@@ -60,6 +60,8 @@ best = (s.get("best_kpi") or {}).get(s["metric"], s["best_value"])
 start = "n/a" if base is None else f"{base:.3f}"
 print(f"{s['metric']} on validation scenes no trial trained on: starting weights (builtin) {start} -> "
       f"best trial {s['best_trial']} {best:.3f} with {s['best_params']}")
+if s.get("versus_baseline"):
+    print(f"  {s['versus_baseline']['line']}")
 EOF
 
 echo
