@@ -142,6 +142,9 @@ _BENCH: LCBench | None = None
 
 def _init_worker(data_dir: Path) -> None:
     global _BENCH
+    import torch  # the GP sampler's; one thread per pool process (2 processes on 2 cores otherwise oversubscribe)
+
+    torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     _BENCH = LCBench(data_dir)
 
