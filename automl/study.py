@@ -38,6 +38,7 @@ For long stereo runs where pruning pays, choose it (or successive_halving) expli
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,9 @@ def build_sampler(settings: dict) -> optuna.samplers.BaseSampler:
             constant_liar=True,
         )
     if name == "gp":
+        # Without the optional greenlet package Optuna's GP logs one warning on its first suggestion; the
+        # sequential L-BFGS-B it falls back to is what the measurements above used.
+        logging.getLogger("optuna._gp.batched_lbfgsb").setLevel(logging.ERROR)
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup)
     if name == "cmaes":
         # Hyperband shows each bracket its own trials; CMA-ES must not learn from pruned ones.
@@ -124,7 +128,7 @@ def default_min_resource(max_epochs: int, reduction_factor: int = 3) -> int:
 
 
 def build_pruner(settings: dict) -> optuna.pruners.BasePruner:
-    """The pruner named by `automl.pruner` (default curve), sized to `automl.max_epochs`."""
+    """The pruner named by `automl.pruner` (default none), sized to `automl.max_epochs`."""
     name = str(settings.get("pruner") or DEFAULT_PRUNER).lower()
     max_epochs = int(settings.get("max_epochs") or DEFAULT_MAX_EPOCHS)
     factor = int(settings.get("reduction_factor", 3))
