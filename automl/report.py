@@ -14,15 +14,19 @@ import optuna
 from automl.pareto import NO_PRUNING, is_multi, resolve_objectives
 from automl.policy import resolve_policy
 from automl.space import describe_space, load_train_schema, space_for
-from automl.study import build_pruner, build_sampler
+from automl.study import DEFAULT_PRUNER, build_pruner, build_sampler
 
 __all__ = ["expected_epochs", "make_plan", "serve_dashboard", "seconds_per_epoch"]
 
 
 def expected_epochs(settings: dict, max_epochs: int) -> float:
-    """Expected epochs per trial under the pruner (asynchronous successive halving estimate)."""
-    pruner = str(settings.get("pruner") or "hyperband")
-    if pruner == "none" or is_multi(settings):
+    """Expected epochs per trial under the pruner (asynchronous successive halving estimate).
+
+    The curve pruner stops only trials that cannot reach the best completed one, which depends
+    on the curves: its estimate is the upper bound, max_epochs.
+    """
+    pruner = str(settings.get("pruner") or DEFAULT_PRUNER)
+    if pruner in ("none", "curve") or is_multi(settings):
         return float(max_epochs)
     if pruner == "median":
         return 0.6 * max_epochs

@@ -14,7 +14,9 @@ with onnxruntime (yahpo-gym itself pins numpy<2): inputs `x_cat` int32 [N,1] (ta
 encoding.json) and `x_cont` float32 [N,8] (epoch, batch_size, learning_rate, momentum,
 weight_decay, num_layers, max_units, max_dropout); output [N,6] whose column 2 is
 val_cross_entropy. One call returns whole 52-epoch curves; random search asks all its trials
-first and evaluates them in one call. (task, seed) searches run in a process pool.
+first and evaluates them in one call. (task, seed) searches run in a process pool. With the
+GP sampler of the defaults (one model fit per trial) all 34 tasks x 20 seeds took 52 min with 2
+workers on 2 shared cores (the TPE defaults before it: ~5 min).
 
 Usage: python bench/search_quality.py [--tasks ... | all] [--seeds 10] [--first-seed 0]
        [--trials 40] [--workers 2] [--set key=value ...] [--json out.json]
@@ -142,6 +144,9 @@ _BENCH: LCBench | None = None
 
 def _init_worker(data_dir: Path) -> None:
     global _BENCH
+    import torch  # the GP sampler's; one thread per pool process (2 processes on 2 cores otherwise oversubscribe)
+
+    torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     _BENCH = LCBench(data_dir)
 

@@ -171,9 +171,13 @@ def automl_section() -> dict:
                                        "'.' or '..' (it names the study's folder under results_dir)"),
         "storage": string(None, "Optuna storage URL; null = SQLite file in the study folder; "
                           "journal:<file> for many processes on one host.", nullable=True),
-        "sampler": enum("tpe", ["tpe", "gp", "cmaes", "random"], "Sampler."),
-        "pruner": enum("successive_halving", ["hyperband", "successive_halving", "median", "none"],
-                       "Pruner (successive_halving: see automl/study.py for why it is the default)."),
+        "sampler": enum(None, ["gp", "tpe", "cmaes", "random"],
+                        "Sampler; null = gp (Gaussian process) for one objective, tpe for automl.objectives "
+                        "with two (see automl/study.py for why).", nullable=True),
+        "pruner": enum("none", ["none", "curve", "successive_halving", "hyperband", "median"],
+                       "Pruner; none = every trial runs max_epochs (the measured default, see "
+                       "automl/study.py); curve = stop a trial only when its learning curve cannot reach "
+                       "the best completed trial (automl/curve_pruner.py)."),
         "metric": enum("val/epe", METRICS, "Metric to optimise (per-epoch validation)."),
         "direction": enum("minimize", ["minimize", "maximize"], "Optimisation direction (explicit)."),
         "objectives": {"type": ["array", "null"], "default": None, "minItems": 1, "maxItems": 2,

@@ -46,10 +46,13 @@ def test_derived_seeds_differ_per_worker_and_run() -> None:
     assert len(seeds) == 12 and all(0 <= s < 2**31 for s in seeds)
     assert derive_seed(5, 1, "2") == derive_seed(5, 1, "2")  # reproducible
     assert derive_seed(None, 1, "2") is None
-    # a reseeded worker keeps the sampler the spec asks for, constant liar included (it reads the other
-    # workers' RUNNING trials from the shared storage)
+    # a reseeded worker keeps the sampler the spec asks for (the default GP and TPE's constant liar both read
+    # the other workers' RUNNING trials from the shared storage)
     study = make_study(SETTINGS)
     assert reseed(study, SETTINGS, 1, "3") == derive_seed(0, 1, "3")
+    assert isinstance(study.sampler, optuna.samplers.GPSampler)
+    tpe = {**SETTINGS, "sampler": "tpe"}
+    reseed(study, tpe, 1, "3")
     assert isinstance(study.sampler, optuna.samplers.TPESampler) and study.sampler._constant_liar
 
 

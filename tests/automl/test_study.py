@@ -26,16 +26,24 @@ def _one_line_error(settings: dict, match: str, **kwargs) -> str:
     return message
 
 
-def test_defaults_are_seeded_multivariate_tpe_with_successive_halving() -> None:
+def test_defaults_are_a_seeded_gp_without_pruning() -> None:
     study = make_study({"seed": 3, "max_epochs": 54})
-    assert isinstance(study.sampler, optuna.samplers.TPESampler)
-    assert study.sampler._multivariate and study.sampler._constant_liar
+    assert isinstance(study.sampler, optuna.samplers.GPSampler)
     assert study.sampler._n_startup_trials == 2
-    assert isinstance(study.pruner, optuna.pruners.SuccessiveHalvingPruner)
-    assert study.pruner._min_resource == 4 and study.pruner._reduction_factor == 3  # 54 // (4 * 3)
+    assert isinstance(study.pruner, optuna.pruners.NopPruner)
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    halving = make_study({"pruner": "successive_halving", "max_epochs": 54}).pruner
+    assert halving._min_resource == 4 and halving._reduction_factor == 3  # 54 // (4 * 3)
     hyperband = make_study({"pruner": "hyperband", "max_epochs": 54}).pruner
     assert hyperband._min_resource == 4 and hyperband._max_resource == 54
-    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+
+
+def test_multi_objective_default_keeps_tpe() -> None:
+    two = [{"metric": "val/epe", "direction": "minimize"}, {"metric": "latency_ms", "direction": "minimize"}]
+    study = make_study({"seed": 3, "objectives": two})
+    assert isinstance(study.sampler, optuna.samplers.TPESampler)
+    assert study.sampler._multivariate and study.sampler._constant_liar
+    assert isinstance(study.pruner, optuna.pruners.NopPruner)
 
 
 def test_same_seed_same_trials() -> None:
@@ -61,6 +69,7 @@ def test_every_sampler_runs(name: str, cls: str) -> None:
 @pytest.mark.parametrize(
     "name, cls",
     [
+        ("curve", "CurvePruner"),
         ("hyperband", "HyperbandPruner"),
         ("successive_halving", "SuccessiveHalvingPruner"),
         ("median", "MedianPruner"),
@@ -75,7 +84,7 @@ def test_unknown_sampler_and_pruner() -> None:
     msg = _one_line_error({"sampler": "bayes"}, r"automl.sampler: 'bayes' is not allowed")
     assert "tpe, gp, cmaes, random" in msg
     msg = _one_line_error({"pruner": "asha"}, r"automl.pruner: 'asha' is not allowed")
-    assert "hyperband, successive_halving, median, none" in msg
+    assert "curve, hyperband, successive_halving, median, none" in msg
 
 
 def test_unknown_metric_needs_a_direction() -> None:
