@@ -68,13 +68,15 @@ echo
 echo "== 4/4 results ($(( $(date +%s) - START_TIME )) s)"
 if [ "$HAVE_REAL" = 1 ]; then
     $PY - "$OUT/vs_sgbm.json" <<'EOF'
-import json, math, sys
+import json, statistics, sys
 rows = [r for r in json.load(open(sys.argv[1])) if "net" in r]
 mean = lambda key, m: sum(r[key][m] for r in rows) / len(rows)
-wins = sum(r["net"]["bp2"] < r["sgbm"]["bp2"] for r in rows)
-print(f"real scenes ({len(rows)}), full resolution: mean EPE shipped weights {mean('net', 'epe'):.2f} px vs "
-      f"OpenCV SGBM {mean('sgbm', 'epe'):.2f} px; mean bp2 {mean('net', 'bp2'):.3f} vs {mean('sgbm', 'bp2'):.3f} "
-      f"(lower on {wins} of {len(rows)} scenes); per scene in the table above and in {sys.argv[1]}")
+median = lambda key: statistics.median(r[key]["epe"] for r in rows)
+lower = lambda m: sum(r["net"][m] < r["sgbm"][m] for r in rows)
+print(f"real scenes ({len(rows)}), full resolution: EPE shipped weights vs OpenCV SGBM: mean {mean('net', 'epe'):.2f} "
+      f"vs {mean('sgbm', 'epe'):.2f} px, median {median('net'):.2f} vs {median('sgbm'):.2f} px, lower on "
+      f"{lower('epe')} of {len(rows)} scenes; mean bp2 {mean('net', 'bp2'):.3f} vs {mean('sgbm', 'bp2'):.3f} "
+      f"(lower on {lower('bp2')} of {len(rows)}); per scene in the table above and in {sys.argv[1]}")
 EOF
     echo "pictures of the shipped weights on the real scenes: $OUT/real/inference/"
 fi
