@@ -8,14 +8,50 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
 from model.cli import main
 from model.config import NetworkConfig
+from model.data.io import write_pfm
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+# Sample files of the data tests: a random stereo pair with a constant-disparity PFM, an
+# annotation file of such rows, the override naming it, and a tiny Synthetic source per split.
+SYNTH_TRAIN = "dataset.train_dataset.data_sources=[{dataset_name: Synthetic, num_samples: 2, image_size: [64, 96]}]"
+
+
+def _pair(folder: Path, index: int, shape=(64, 96)) -> list[str]:
+    rng = np.random.default_rng(index)
+    left, right, disp = folder / f"l{index}.png", folder / f"r{index}.png", folder / f"d{index}.pfm"
+    for path in (left, right):
+        assert cv2.imwrite(str(path), rng.integers(0, 255, (*shape, 3), dtype=np.uint8))
+    write_pfm(disp, np.full(shape, 5.0, np.float32))
+    return [str(left), str(right), str(disp)]
+
+
+def _annotation(tmp: Path, rows: list[list[str]], name: str = "ann.txt") -> Path:
+    path = tmp / name
+    path.write_text("".join(" ".join(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def _source(split: str, data_file: Path) -> str:
+    return f"dataset.{split}_dataset.data_sources=[{{dataset_name: GenericDataset, data_file: '{data_file}'}}]"
+
+
+@pytest.fixture
+def files():
+    """The sample-file helpers: pair(folder, index, shape), annotation(tmp, rows, name), source(split,
+    data_file), and the Synthetic overrides synth_train / synth_test."""
+    return SimpleNamespace(pair=_pair, annotation=_annotation, source=_source, synth_train=SYNTH_TRAIN,
+                           synth_test=SYNTH_TRAIN.replace("train_dataset", "test_dataset"))
 
 
 @pytest.fixture

@@ -16,36 +16,12 @@ import subprocess
 import zlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
 from model.cli import main
 from model.data.io import write_pfm
-
-SYNTH_TRAIN = "dataset.train_dataset.data_sources=[{dataset_name: Synthetic, num_samples: 2, image_size: [64, 96]}]"
-SYNTH_TEST = SYNTH_TRAIN.replace("train_dataset", "test_dataset")
-
-
-def _pair(folder: Path, index: int, shape=(64, 96)) -> list[str]:
-    rng = np.random.default_rng(index)
-    left, right, disp = folder / f"l{index}.png", folder / f"r{index}.png", folder / f"d{index}.pfm"
-    for path in (left, right):
-        assert cv2.imwrite(str(path), rng.integers(0, 255, (*shape, 3), dtype=np.uint8))
-    write_pfm(disp, np.full(shape, 5.0, np.float32))
-    return [str(left), str(right), str(disp)]
-
-
-def _annotation(tmp: Path, rows: list[list[str]], name: str = "ann.txt") -> Path:
-    path = tmp / name
-    path.write_text("".join(" ".join(row) + "\n" for row in rows), encoding="utf-8")
-    return path
-
-
-def _source(split: str, data_file: Path) -> str:
-    return f"dataset.{split}_dataset.data_sources=[{{dataset_name: GenericDataset, data_file: '{data_file}'}}]"
-
 
 
 # --------------------------------------------------------------------------- 3. image files: empty, torn, absurd
@@ -81,34 +57,35 @@ def _damaged(good: bytes, kind: str) -> bytes:
     ("zero size", "declares 0x64 pixels"),
 ])
 @pytest.mark.parametrize("role", ["left", "disparity"])
-def test_bad_image_file_is_one_line_naming_it(tmp_path, tiny_ckpt, kind, needle, role, refused_in_process, write_spec):
-    first, second = _pair(tmp_path, 0), _pair(tmp_path, 1)
+def test_bad_image_file_is_one_line_naming_it(files, tmp_path, tiny_ckpt, kind, needle, role, refused_in_process,
+                                              write_spec):
+    first, second = files.pair(tmp_path, 0), files.pair(tmp_path, 1)
     bad = tmp_path / "bad.png"
     bad.write_bytes(_damaged(Path(second[0]).read_bytes(), kind))
     second[0 if role == "left" else 2] = str(bad)
-    ann = _annotation(tmp_path, [first, second])
-    line = refused_in_process(["evaluate", "-e", str(write_spec()), _source("test", ann),
+    ann = files.annotation(tmp_path, [first, second])
+    line = refused_in_process(["evaluate", "-e", str(write_spec()), files.source("test", ann),
                                f"evaluate.checkpoint={tiny_ckpt}"], str(bad), needle)
     assert f"{ann}:2" in line and "libpng" not in line
 
 
-def test_image_in_another_format_declaring_absurd_size(tmp_path, tiny_ckpt, refused_in_process, write_spec):
+def test_image_in_another_format_declaring_absurd_size(files, tmp_path, tiny_ckpt, refused_in_process, write_spec):
     """A BMP header (not read by us) claiming 100000 x 100000: OpenCV's pixel limit, as one line."""
-    first, second = _pair(tmp_path, 0), _pair(tmp_path, 1)
+    first, second = files.pair(tmp_path, 0), files.pair(tmp_path, 1)
     bmp = tmp_path / "big.bmp"
     header = struct.pack("<2sIHHI", b"BM", 54, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 100000, 100000, 1, 24,
                                                                          0, 0, 0, 0, 0, 0)
     bmp.write_bytes(header + bytes(64))
     second[1] = str(bmp)
-    ann = _annotation(tmp_path, [first, second])
-    refused_in_process(["evaluate", "-e", str(write_spec()), _source("test", ann),
+    ann = files.annotation(tmp_path, [first, second])
+    refused_in_process(["evaluate", "-e", str(write_spec()), files.source("test", ann),
                         f"evaluate.checkpoint={tiny_ckpt}"], str(bmp))
 
 
 # --------------------------------------------------------------------------- 4. a bad sample mid-file, workers > 0
 @pytest.mark.parametrize("bad", ["missing", "empty", "size", "pfm"])
-def test_bad_sample_mid_file_leaves_nothing(tmp_path, tiny_ckpt, bad, refused_in_process, write_spec):
-    rows = [_pair(tmp_path, i) for i in range(3)]
+def test_bad_sample_mid_file_leaves_nothing(files, tmp_path, tiny_ckpt, bad, refused_in_process, write_spec):
+    rows = [files.pair(tmp_path, i) for i in range(3)]
     if bad == "missing":
         rows[1][1] = str(tmp_path / "gone.png")
     elif bad == "empty":
@@ -118,42 +95,42 @@ def test_bad_sample_mid_file_leaves_nothing(tmp_path, tiny_ckpt, bad, refused_in
         rows[1][2] = str(tmp_path / "small.pfm")
     else:
         Path(rows[1][2]).write_bytes(Path(rows[1][2]).read_bytes()[:100])  # a torn PFM
-    ann = _annotation(tmp_path, rows)
-    line = refused_in_process(["evaluate", "-e", str(write_spec()), _source("test", ann),
+    ann = files.annotation(tmp_path, rows)
+    line = refused_in_process(["evaluate", "-e", str(write_spec()), files.source("test", ann),
                                "dataset.test_dataset.workers=2", "evaluate.vis=true",
                                f"evaluate.checkpoint={tiny_ckpt}"], f"{ann}:2")
     assert "DataLoader worker" not in line
 
 
-def test_bad_sample_mid_file_in_training_leaves_nothing(tmp_path, refused_in_process, write_spec):
-    rows = [_pair(tmp_path, i) for i in range(3)]
+def test_bad_sample_mid_file_in_training_leaves_nothing(files, tmp_path, refused_in_process, write_spec):
+    rows = [files.pair(tmp_path, i) for i in range(3)]
     Path(rows[2][0]).write_bytes(_png_claiming(100000, 100000))
-    ann = _annotation(tmp_path, rows)
+    ann = files.annotation(tmp_path, rows)
     spec = write_spec(train={"num_epochs": 1, "automl_policy": "off"})
-    refused_in_process(["train", "-e", str(spec), _source("train", ann),
+    refused_in_process(["train", "-e", str(spec), files.source("train", ann),
                         "dataset.train_dataset.workers=2",
                         "dataset.train_dataset.augmentation.crop_size=[64, 96]"], f"{ann}:3")
 
 
-def test_damage_found_by_a_worker_names_the_file(tmp_path, tiny_ckpt, run_cli, refused, write_spec):
+def test_damage_found_by_a_worker_names_the_file(files, tmp_path, tiny_ckpt, run_cli, refused, write_spec):
     """Damage a header check cannot see (a bad IDAT checksum) is found while decoding, inside a
     DataLoader worker: the line names the file, not the worker, and no worker temp folder stays."""
-    rows = [_pair(tmp_path, i) for i in range(4)]
+    rows = [files.pair(tmp_path, i) for i in range(4)]
     Path(rows[2][0]).write_bytes(_damaged(Path(rows[2][0]).read_bytes(), "bit flip"))
-    ann = _annotation(tmp_path, rows)
-    proc = run_cli(["evaluate", "-e", str(write_spec()), _source("test", ann), "dataset.test_dataset.workers=2",
+    ann = files.annotation(tmp_path, rows)
+    proc = run_cli(["evaluate", "-e", str(write_spec()), files.source("test", ann), "dataset.test_dataset.workers=2",
                     f"evaluate.checkpoint={tiny_ckpt}"])
     line = refused(proc, f"{ann}:3", rows[2][0], "checksum mismatch", results=True)
     assert "DataLoader worker" not in line
 
 
 # --------------------------------------------------------------------------- 5. a resume checkpoint Lightning refuses
-def test_resume_from_a_weights_only_checkpoint(tmp_path, tiny_ckpt, refused_in_process, write_spec):
+def test_resume_from_a_weights_only_checkpoint(files, tmp_path, tiny_ckpt, refused_in_process, write_spec):
     plain = tmp_path / "plain.pth"
     torch.save(torch.load(tiny_ckpt, weights_only=True)["state_dict"], plain)
     spec = write_spec(train={"num_epochs": 1, "automl_policy": "off"})
     for ckpt in (tiny_ckpt, plain):  # both load as weights; neither holds a training state
-        line = refused_in_process(["train", "-e", str(spec), SYNTH_TRAIN,
+        line = refused_in_process(["train", "-e", str(spec), files.synth_train,
                                    f"train.resume_training_checkpoint_path={ckpt}"],
                                   "train.resume_training_checkpoint_path", str(ckpt), "cannot be resumed")
         assert "pretrained_model_path" in line
@@ -172,7 +149,7 @@ def test_resume_from_a_pickled_module(tmp_path):
     assert "\n" not in str(err.value) and str(ckpt) in str(err.value)
 
 
-def test_automatic_resume_from_a_foreign_latest_file(tmp_path, capfd, tiny_ckpt, write_spec):
+def test_automatic_resume_from_a_foreign_latest_file(files, tmp_path, capfd, tiny_ckpt, write_spec):
     """A weights-only dn_model_latest.pth in the results folder would be resumed automatically."""
     out = tmp_path / "runs" / "train"
     out.mkdir(parents=True)
@@ -180,7 +157,7 @@ def test_automatic_resume_from_a_foreign_latest_file(tmp_path, capfd, tiny_ckpt,
     latest.write_bytes(Path(tiny_ckpt).read_bytes())
     stamp = latest.stat().st_mtime_ns
     spec = write_spec(train={"num_epochs": 1, "automl_policy": "off"})
-    rc = main(["train", "-e", str(spec), SYNTH_TRAIN])
+    rc = main(["train", "-e", str(spec), files.synth_train])
     err = capfd.readouterr().err
     assert rc == 2 and "dn_model_latest.pth" in err and "cannot be resumed" in err, err
     assert sorted(p.name for p in out.iterdir()) == ["dn_model_latest.pth"]  # nothing written beside it
@@ -196,10 +173,10 @@ def _file_size_limit(limit: int):
 
 
 @pytest.mark.slow
-def test_disk_full_while_writing_a_checkpoint(tmp_path, run_cli, write_spec):
+def test_disk_full_while_writing_a_checkpoint(files, tmp_path, run_cli, write_spec):
     spec = write_spec(train={"num_epochs": 1, "automl_policy": "off"},
                       dataset={"max_disparity": 64, "train_dataset": {"workers": 0}})
-    proc = run_cli(["train", "-e", str(spec), SYNTH_TRAIN,
+    proc = run_cli(["train", "-e", str(spec), files.synth_train,
                     "dataset.train_dataset.augmentation.crop_size=[64, 96]"],
                    timeout=300, preexec=_file_size_limit(8 << 20))  # a tiny checkpoint is tens of MB
     assert proc.returncode == 1, proc.stderr[-2000:]
@@ -271,12 +248,12 @@ def small_disk(tmp_path):
 
 
 @pytest.mark.parametrize("pictures", [True, False])
-def test_disk_full_while_writing_outputs(tmp_path, capfd, tiny_ckpt, small_disk, pictures, write_spec):
+def test_disk_full_while_writing_outputs(files, tmp_path, capfd, tiny_ckpt, small_disk, pictures, write_spec):
     """Pictures fail in our PNG writer; metrics files (plain `open`) fail at the CLI boundary."""
-    rows = [_pair(tmp_path, i) for i in range(3)]
-    ann = _annotation(tmp_path, rows)
+    rows = [files.pair(tmp_path, i) for i in range(3)]
+    ann = files.annotation(tmp_path, rows)
     out = small_disk / "eval"
-    rc = main(["evaluate", "-e", str(write_spec()), _source("test", ann), f"evaluate.checkpoint={tiny_ckpt}",
+    rc = main(["evaluate", "-e", str(write_spec()), files.source("test", ann), f"evaluate.checkpoint={tiny_ckpt}",
                f"evaluate.vis={str(pictures).lower()}", f"evaluate.results_dir={out}"])
     captured = capfd.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]

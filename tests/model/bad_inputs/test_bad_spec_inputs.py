@@ -11,34 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
-
-from model.data.io import write_pfm
-
-SYNTH_TRAIN = "dataset.train_dataset.data_sources=[{dataset_name: Synthetic, num_samples: 2, image_size: [64, 96]}]"
-SYNTH_TEST = SYNTH_TRAIN.replace("train_dataset", "test_dataset")
-
-
-def _pair(folder: Path, index: int, shape=(64, 96)) -> list[str]:
-    rng = np.random.default_rng(index)
-    left, right, disp = folder / f"l{index}.png", folder / f"r{index}.png", folder / f"d{index}.pfm"
-    for path in (left, right):
-        assert cv2.imwrite(str(path), rng.integers(0, 255, (*shape, 3), dtype=np.uint8))
-    write_pfm(disp, np.full(shape, 5.0, np.float32))
-    return [str(left), str(right), str(disp)]
-
-
-def _annotation(tmp: Path, rows: list[list[str]], name: str = "ann.txt") -> Path:
-    path = tmp / name
-    path.write_text("".join(" ".join(row) + "\n" for row in rows), encoding="utf-8")
-    return path
-
-
-def _source(split: str, data_file: Path) -> str:
-    return f"dataset.{split}_dataset.data_sources=[{{dataset_name: GenericDataset, data_file: '{data_file}'}}]"
-
 
 
 # --------------------------------------------------------------------------- 1. YAML small on disk, huge in memory
@@ -108,9 +81,10 @@ def test_yaml_bomb_in_an_override(tmp_path, override, needle, refused_in_process
     ("dataset.train_dataset.data_sources=[{dataset_name: Synthetic, image_size: [100000, 96]}]",
      "image_size[0]: 100000 is not allowed"),
 ])
-def test_absurd_values_refused_before_anything_is_written(tmp_path, override, needle, refused_in_process, write_spec):
+def test_absurd_values_refused_before_anything_is_written(files, tmp_path, override, needle, refused_in_process,
+                                                          write_spec):
     spec = write_spec(train={"num_epochs": 1, "automl_policy": "off"})
-    refused_in_process(["train", "-e", str(spec), SYNTH_TRAIN, override], needle)
+    refused_in_process(["train", "-e", str(spec), files.synth_train, override], needle)
 
 
 @pytest.mark.parametrize("override, needle", [
@@ -120,14 +94,14 @@ def test_absurd_values_refused_before_anything_is_written(tmp_path, override, ne
     ("evaluate.input_width=1048576", "evaluate.input_width: 1048576 is not allowed"),
     ("model.cost_agg_conv_patch_padding=[0, 0, 1000000000]", "cost_agg_conv_patch_padding[2]"),
 ])
-def test_absurd_sizes_of_the_other_actions(tmp_path, override, needle, refused_in_process, write_spec):
-    refused_in_process(["evaluate", "-e", str(write_spec()), SYNTH_TEST, override], needle)
+def test_absurd_sizes_of_the_other_actions(files, tmp_path, override, needle, refused_in_process, write_spec):
+    refused_in_process(["evaluate", "-e", str(write_spec()), files.synth_test, override], needle)
 
 
-def test_training_crop_not_a_multiple_of_32_writes_nothing(tmp_path, run_cli, refused, write_spec):
+def test_training_crop_not_a_multiple_of_32_writes_nothing(files, tmp_path, run_cli, refused, write_spec):
     """It failed deep in the backbone, after experiment.yaml, status.json and logs were written."""
     spec = write_spec(train={"num_epochs": 1, "automl_policy": "off"})
-    proc = run_cli(["train", "-e", str(spec), SYNTH_TRAIN,
+    proc = run_cli(["train", "-e", str(spec), files.synth_train,
                     "dataset.train_dataset.augmentation.crop_size=[64, 100]"])
     refused(proc, "dataset.train_dataset.augmentation.crop_size[1]: 100", "multiple of 32")
 
@@ -142,27 +116,27 @@ def test_training_crop_not_a_multiple_of_32_writes_nothing(tmp_path, run_cli, re
     ("dataset.test_dataset.data_sources=[{{dataset_name: Kitti, data_file: '{tmp}/" + "x" * 300 + "'}}]",
      "dataset.test_dataset.data_sources[0].data_file"),
 ])
-def test_paths_that_cannot_exist(tmp_path, override, needle, refused_in_process, write_spec):
-    refused_in_process(["evaluate", "-e", str(write_spec()), SYNTH_TEST,
+def test_paths_that_cannot_exist(files, tmp_path, override, needle, refused_in_process, write_spec):
+    refused_in_process(["evaluate", "-e", str(write_spec()), files.synth_test,
                         override.format(tmp=tmp_path)], needle)
 
 
-def test_path_that_cannot_exist_in_an_annotation_file_or_for_the_spec(tmp_path, refused_in_process, write_spec):
-    rows = [_pair(tmp_path, 0), _pair(tmp_path, 1)]
+def test_path_that_cannot_exist_in_an_annotation_file_or_for_the_spec(files, tmp_path, refused_in_process, write_spec):
+    rows = [files.pair(tmp_path, 0), files.pair(tmp_path, 1)]
     rows[1][0] = str(tmp_path / ("x" * 300 + ".png"))
-    ann = _annotation(tmp_path, rows)
-    refused_in_process(["evaluate", "-e", str(write_spec()), _source("test", ann)],
+    ann = files.annotation(tmp_path, rows)
+    refused_in_process(["evaluate", "-e", str(write_spec()), files.source("test", ann)],
                        f"{ann}:2", "has a name of 304 bytes")
     refused_in_process(["evaluate", "-e", str(tmp_path / ("é" * 200 + ".yaml"))],
                        "the spec file path has a name of 405 bytes")
 
 
 @pytest.mark.parametrize("command", ["run", "status"])
-def test_storage_file_under_a_regular_file(tmp_path, command, refused_in_process, write_spec):
+def test_storage_file_under_a_regular_file(files, tmp_path, command, refused_in_process, write_spec):
     blocker = tmp_path / "results.db"
     blocker.write_text("a file, not a folder")
     storage = blocker / "study.db"
-    argv = (["automl", "run", "-e", str(write_spec()), SYNTH_TRAIN, SYNTH_TRAIN.replace("train_dataset", "val_dataset"),
+    argv = (["automl", "run", "-e", str(write_spec()), files.synth_train, files.synth_train.replace("train_dataset", "val_dataset"),
              f"automl.storage={storage}"] if command == "run"
             else ["automl", "status", "--storage", str(storage)])
     refused_in_process(argv, f"{blocker} is a file, not a folder")
