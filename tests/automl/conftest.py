@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,13 @@ def automl_spec(tmp_path, tiny_spec):
         return path
 
     return make
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The PostgreSQL server .ci/run starts (DEPTH_NET_TEST_POSTGRES_URL); the test is skipped without one."""
+    url = os.environ.get("DEPTH_NET_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("DEPTH_NET_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server and sets it)")
+    return url
+

@@ -80,13 +80,10 @@ def test_four_journal_workers_never_draw_the_same_parameters(tmp_path: Path) -> 
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_four_postgresql_workers_never_draw_the_same_parameters(tmp_path: Path) -> None:
-    url = os.environ.get("DEPTH_NET_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("DEPTH_NET_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server and sets it)")
+def test_four_postgresql_workers_never_draw_the_same_parameters(tmp_path: Path, postgres_url: str) -> None:
     name = f"seed_{os.getpid()}_{tmp_path.name}"
-    first = _four_workers_first_eight(url, name, tmp_path)
-    optuna.delete_study(study_name=name, storage=url)
+    first = _four_workers_first_eight(postgres_url, name, tmp_path)
+    optuna.delete_study(study_name=name, storage=postgres_url)
     assert len(set(first)) == 8, first
 
 

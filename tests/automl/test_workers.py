@@ -90,14 +90,11 @@ def test_two_workers_share_a_journal_file(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_two_workers_share_a_postgresql_study(tmp_path: Path) -> None:
-    url = os.environ.get("DEPTH_NET_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("DEPTH_NET_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server and sets it)")
+def test_two_workers_share_a_postgresql_study(tmp_path: Path, postgres_url: str) -> None:
     name = f"pg_{os.getpid()}_{tmp_path.name}"
-    ran = _two_workers(url, name, 16, tmp_path / "start")
-    _check_shared_study(url, name, 16, ran)
-    optuna.delete_study(study_name=name, storage=url)
+    ran = _two_workers(postgres_url, name, 16, tmp_path / "start")
+    _check_shared_study(postgres_url, name, 16, ran)
+    optuna.delete_study(study_name=name, storage=postgres_url)
 
 
 def test_worker_slots() -> None:
