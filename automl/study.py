@@ -50,6 +50,7 @@ import optuna
 
 from automl.curve_pruner import CurvePruner
 from automl.directions import DIRECTIONS, KNOWN_METRICS, resolve_direction  # noqa: F401 - re-exported
+from automl.pareto import is_multi, resolve_objectives
 from automl.storage_probe import check_storage_path, probe_journal, probe_sqlite
 from model.errors import SpecError
 
@@ -91,15 +92,9 @@ def record_latency(trial: optuna.Trial, latency_ms: float) -> None:
         trial.set_constraint(LATENCY_ATTR, float(latency_ms) - float(budget))
 
 
-def default_sampler(settings: dict) -> str:
-    """gp for one objective, tpe for a multi-objective study (`automl.objectives` with two)."""
-    objectives = settings.get("objectives")
-    return "tpe" if isinstance(objectives, list) and len(objectives) > 1 else "gp"
-
-
 def build_sampler(settings: dict) -> optuna.samplers.BaseSampler:
-    """The sampler named by `automl.sampler` (default: see default_sampler), seeded by `automl.seed`."""
-    name = str(settings.get("sampler") or default_sampler(settings)).lower()
+    """The sampler named by `automl.sampler` (default: gp for one objective, tpe for two), seeded by `automl.seed`."""
+    name = str(settings.get("sampler") or ("tpe" if is_multi(settings) else "gp")).lower()
     seed = settings.get("seed")
     n_startup = int(settings.get("n_startup_trials", DEFAULT_STARTUP_TRIALS))
     if name == "tpe":
@@ -304,8 +299,6 @@ def make_study(settings: dict, storage: Any = None, study_name: str | None = Non
         study_name: the study's name; None falls back to `settings["study_name"]`.
     Returns: an optuna.Study whose direction, sampler and pruner follow the settings.
     """
-    from automl.pareto import resolve_objectives
-
     settings = dict(settings or {})
     objectives = resolve_objectives(settings)  # one, or two for a multi-objective study (automl/pareto.py)
     directions = [o.direction for o in objectives]
