@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             _add_row(rows, row, args, device)
             if "error" in row:
                 break
-    out = _summary(rows, args, device, final=True)
+    _summary(rows, args, device, final=True)
     if args.json:
         print(f"wrote {args.json}")
     return 0
@@ -176,8 +176,8 @@ def _add_row(rows: list[dict], row: dict, args: argparse.Namespace, device: torc
     _summary(rows, args, device, final=False)
 
 
-def _summary(rows: list[dict], args: argparse.Namespace, device: torch.device, final: bool) -> dict:
-    """The JSON of the rows so far (`complete` false until every mode ran); printed verdict when final."""
+def _summary(rows: list[dict], args: argparse.Namespace, device: torch.device, final: bool) -> None:
+    """Write the JSON of the rows so far (`complete` false until every mode ran); print the verdict when final."""
     base = rows[0]
     out = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
            "torch": torch.__version__, "config": args.config, "crop": [args.height, args.width],
@@ -205,7 +205,6 @@ def _summary(rows: list[dict], args: argparse.Namespace, device: torch.device, f
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(out, indent=1), encoding="utf-8")
         os.replace(tmp, path)
-    return out
 
 
 if __name__ == "__main__":
