@@ -24,7 +24,7 @@ from automl.seeding import reseed, start_run
 from automl.space import space_for
 from automl.study import build_pruner, build_sampler, make_study
 from automl.workers import SPEC_ATTR, STUDY_DIR_ATTR, clean_zombies, launch_workers, run_worker
-from model.interrupt import Interrupted
+from model.interrupt import Interrupted, interrupting
 from model.status import StatusLogger
 
 __all__ = ["StudyContext", "study_context", "check_study", "open_study", "run_study", "DEFAULT_STUDY_NAME"]
@@ -117,7 +117,9 @@ def _progress(study: optuna.Study, start: float, n_trials: int, deadline: float 
             + (f" ({len(retried)} retried)" if retried else "")
             + f", {count[state.RUNNING]} running; best {best}; elapsed {elapsed:.0f} s, ETA {eta}"
         )
-        if line != last["line"]:
+        # a signal that arrived while this read the storage waits for it to return: print nothing then,
+        # so the terminal's one line after Ctrl-C / SIGTERM is the interruption's
+        if line != last["line"] and not interrupting():
             print(line, flush=True)
             last["line"] = line
 
