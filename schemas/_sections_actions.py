@@ -172,12 +172,14 @@ def automl_section() -> dict:
         "storage": string(None, "Optuna storage URL; null = SQLite file in the study folder; "
                           "journal:<file> for many processes on one host.", nullable=True),
         "sampler": enum(None, ["gp", "tpe", "cmaes", "random"],
-                        "Sampler; null = gp (Gaussian process) for one objective, tpe for automl.objectives "
-                        "with two (see automl/study.py for why).", nullable=True),
-        "pruner": enum("none", ["none", "curve", "successive_halving", "hyperband", "median"],
-                       "Pruner; none = every trial runs max_epochs (the measured default, see "
-                       "automl/study.py); curve = stop a trial only when its learning curve cannot reach "
-                       "the best completed trial (automl/curve_pruner.py)."),
+                        "Sampler; null = gp for one objective (a Gaussian process fitted on completed and "
+                        "pruned trials, every third trial at random: automl/gp_sampler.py), tpe for "
+                        "automl.objectives with two (see automl/study.py for why).", nullable=True),
+        "pruner": enum("successive_halving", ["successive_halving", "none", "curve", "hyperband", "median"],
+                       "Pruner; successive_halving (the measured default, see automl/study.py) keeps the best "
+                       "third of the trials at each rung, the first at 15 % of max_epochs; none = every trial "
+                       "runs max_epochs; curve = stop a trial only when its learning curve cannot reach the "
+                       "best completed trial (automl/curve_pruner.py)."),
         "metric": enum("val/epe", METRICS, "Metric to optimise (per-epoch validation)."),
         "direction": enum("minimize", ["minimize", "maximize"], "Optimisation direction (explicit)."),
         "objectives": {"type": ["array", "null"], "default": None, "minItems": 1, "maxItems": 2,

@@ -7,6 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from automl.gp_sampler import CurveGPSampler
 from automl.study import LATENCY_ATTR, make_study, record_latency
 from model.errors import SpecError
 
@@ -26,16 +27,19 @@ def _one_line_error(settings: dict, match: str, **kwargs) -> str:
     return message
 
 
-def test_defaults_are_a_seeded_gp_without_pruning() -> None:
+def test_defaults_are_a_seeded_curve_gp_with_successive_halving() -> None:
     study = make_study({"seed": 3, "max_epochs": 54})
-    assert isinstance(study.sampler, optuna.samplers.GPSampler)
-    assert study.sampler._n_startup_trials == 2
-    assert isinstance(study.pruner, optuna.pruners.NopPruner)
+    assert isinstance(study.sampler, CurveGPSampler)
+    assert study.sampler._n_startup_trials == 2 and study.sampler._explore_every == 3
+    assert isinstance(study.pruner, optuna.pruners.SuccessiveHalvingPruner)
+    assert study.pruner._min_resource == 8 and study.pruner._reduction_factor == 3  # round(0.15 * 54)
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
-    halving = make_study({"pruner": "successive_halving", "max_epochs": 54}).pruner
-    assert halving._min_resource == 4 and halving._reduction_factor == 3  # 54 // (4 * 3)
+    assert make_study({"max_epochs": 27}).pruner._min_resource == 4
+    assert make_study({"max_epochs": 3}).pruner._min_resource == 1
+    assert make_study({"explore_every": 0}).sampler._explore_every == 0
+    assert isinstance(make_study({"pruner": "none"}).pruner, optuna.pruners.NopPruner)
     hyperband = make_study({"pruner": "hyperband", "max_epochs": 54}).pruner
-    assert hyperband._min_resource == 4 and hyperband._max_resource == 54
+    assert hyperband._min_resource == 8 and hyperband._max_resource == 54
 
 
 def test_multi_objective_default_keeps_tpe() -> None:
@@ -57,7 +61,7 @@ def test_same_seed_same_trials() -> None:
 
 @pytest.mark.parametrize(
     "name, cls",
-    [("tpe", "TPESampler"), ("gp", "GPSampler"), ("cmaes", "CmaEsSampler"), ("random", "RandomSampler")],
+    [("tpe", "TPESampler"), ("gp", "CurveGPSampler"), ("cmaes", "CmaEsSampler"), ("random", "RandomSampler")],
 )
 def test_every_sampler_runs(name: str, cls: str) -> None:
     study = make_study({"sampler": name, "seed": 0, "pruner": "none"})
