@@ -122,23 +122,23 @@ def build_sampler(settings: dict) -> optuna.samplers.BaseSampler:
     raise SpecError(f"automl.sampler: {name!r} is not allowed; use one of {', '.join(SAMPLERS)}")
 
 
-def default_min_resource(max_epochs: int, reduction_factor: int = 3) -> int:
+def default_min_resource(max_epochs: int) -> int:
     """First rung of the pruners: 15 % of max_epochs (rounded), at least 1.
 
-    With factor 3 the rungs fall at 8, 24 (and 72) of 52 epochs, 4 and 12 of 27. An earlier
-    first rung (1/12 of the run) cut slow starters: the loss at epoch 4 of 52 ranks configurations
-    with a rank correlation of ~0.74 to their final loss, at epoch 8 ~0.85 (LCBench, median
-    over tasks). `reduction_factor` is kept for callers; the first rung does not depend on it.
+    With reduction factor 3 the rungs fall at 8, 24 (and 72) of 52 epochs, 4 and 12 of 27. An
+    earlier first rung (1/12 of the run) cut slow starters: the loss at epoch 4 of 52 ranks
+    configurations with a rank correlation of ~0.74 to their final loss, at epoch 8 ~0.85
+    (LCBench, median over tasks).
     """
     return max(1, round(max_epochs * 0.15))
 
 
 def build_pruner(settings: dict) -> optuna.pruners.BasePruner:
-    """The pruner named by `automl.pruner` (default none), sized to `automl.max_epochs`."""
+    """The pruner named by `automl.pruner` (default successive_halving), sized to `automl.max_epochs`."""
     name = str(settings.get("pruner") or DEFAULT_PRUNER).lower()
     max_epochs = int(settings.get("max_epochs") or DEFAULT_MAX_EPOCHS)
     factor = int(settings.get("reduction_factor", 3))
-    min_resource = int(settings.get("min_epochs") or default_min_resource(max_epochs, factor))
+    min_resource = int(settings.get("min_epochs") or default_min_resource(max_epochs))
     bootstrap = int(settings.get("bootstrap_count", 0))
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(

@@ -168,14 +168,14 @@ def write_card(weights: Path, scores: Path, target: Path) -> int:
     total = sum(1 for row in rows if "net" in row)
     lines += ["", f"bp2 and d1 both below SGBM's on {wins} of {total} scenes.", "",
               "## Learning curve (real scenes, after each run)", ""]
-    total = 0
+    steps_so_far = 0
     for r in card.get("runs", []):
-        total += r["steps"]
+        steps_so_far += r["steps"]
         if r.get("real"):  # the mean EPE alone follows the one far-off scene (FlyingThings3D); bp2 / d1 do not
             real = list(r["real"].values())
             mean = {m: sum(v[m] for v in real) / len(real) for m in ("epe", "bp2", "d1")}
             median = statistics.median(v["epe"] for v in real)
-            lines.append(f"- after run {r['run']} ({total} steps in all, {len(real)} scenes): mean EPE {mean['epe']:.2f} px "
+            lines.append(f"- after run {r['run']} ({steps_so_far} steps in all, {len(real)} scenes): mean EPE {mean['epe']:.2f} px "
                          f"(median {median:.2f}), mean bp2 {mean['bp2']:.3f}, mean d1 {mean['d1']:.3f}")
     lines += ["", "## Known limits", "",
               "- Trained on procedural scenes only, for a few device minutes: far from NVIDIA's bp2 (Middlebury "
