@@ -18,7 +18,7 @@ from model.training.fast import fused_optimizer_ok, prepare_training_network, re
 from model.training.loss import compute_sequence_loss
 from model.training.optim import build_optimizer, build_scheduler
 
-__all__ = ["StereoSystem", "PRECISIONS", "VAL_METRICS"]
+__all__ = ["StereoSystem", "PRECISIONS", "VAL_METRICS", "clip_unscaled_gradients"]
 
 #: spec `train.precision` -> Lightning precision
 PRECISIONS = {"fp32": "32-true", "fp16": "16-mixed", "bf16": "bf16-mixed"}
@@ -32,6 +32,27 @@ def _pad_amounts(height: int, width: int) -> tuple[int, int, int, int]:
     pad_h = (-height) % _DIVISOR
     pad_w = (-width) % _DIVISOR
     return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
+
+
+def clip_unscaled_gradients(module: pl.LightningModule, optimizer: torch.optim.Optimizer,
+                            clip_val: float | None, algorithm: str | None) -> None:
+    """`configure_gradient_clipping` that also clips for a fused optimizer when no GradScaler runs.
+
+    Lightning's mixed-precision plugin refuses to clip for an optimizer that unscales its own
+    gradients (fused AdamW / SGD: the fast training path), because under fp16 the gradients it
+    would clip are still multiplied by the loss scale. Under bf16 and fp32 there is no scaler:
+    the gradients are the true ones and torch clips them directly. Everything else (and fp16,
+    which never gets a fused optimizer together with clipping) goes through Lightning.
+    """
+    scaler = getattr(module.trainer.precision_plugin, "scaler", None)
+    if clip_val and getattr(optimizer, "_step_supports_amp_scaling", False) and scaler is None:
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if algorithm == "value":
+            torch.nn.utils.clip_grad_value_(params, clip_val, foreach=True)
+        else:
+            torch.nn.utils.clip_grad_norm_(params, clip_val, foreach=True)
+        return
+    pl.LightningModule.configure_gradient_clipping(module, optimizer, clip_val, algorithm)
 
 
 class StereoSystem(pl.LightningModule):
@@ -182,14 +203,21 @@ class StereoSystem(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimizers
     def configure_optimizers(self) -> dict:
-        optim = self.spec.get("train", {}).get("optim", {})
-        fused = (resolve_runtime(self.spec.get("train", {}).get("runtime", "auto"), self.device.type) == "compile"
-                 and fused_optimizer_ok(self.model.parameters()))
+        train = self.spec.get("train", {})
+        optim = train.get("optim", {})
+        # fp16 keeps a GradScaler: a fused optimizer unscales inside its step, after the
+        # clipping, so with fp16 and clipping the optimizer is the unfused one (see below)
+        scaled_clip = train.get("precision") == "fp16" and float(train.get("clip_grad_norm") or 0.0) > 0
+        fused = (resolve_runtime(train.get("runtime", "auto"), self.device.type) == "compile"
+                 and fused_optimizer_ok(self.model.parameters()) and not scaled_clip)
         optimizer = build_optimizer(self.model.parameters(), optim, fused=fused)
         total = self.trainer.estimated_stepping_batches
         total = int(total) if math.isfinite(total) else 1
         scheduler = build_scheduler(optimizer, optim, max(1, total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        clip_unscaled_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
