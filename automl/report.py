@@ -31,7 +31,8 @@ def expected_epochs(settings: dict, max_epochs: int) -> float:
     if pruner == "median":
         return 0.6 * max_epochs
     factor = 3
-    rung = build_pruner({**settings, "max_epochs": max_epochs})._min_resource or 1
+    built = build_pruner({**settings, "max_epochs": max_epochs})
+    rung = getattr(built, "min_resource", None) or getattr(built, "_min_resource", None) or 1
     expected, reach, prev = 0.0, 1.0, 0
     while rung < max_epochs:
         expected += reach * (rung - prev)

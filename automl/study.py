@@ -13,8 +13,10 @@ of 40-trial random search without pruning; ratio = ours / random, <= 1 wins):
   the GP is fitted on log values of the completed trials and of the pruned ones (at their last
   reported value), and every third trial after the startup ones is drawn at random. A
   multi-objective study (`automl.objectives` with two) keeps multivariate TPE with constant liar.
-- Pruner: successive halving, reduction factor 3, first rung at 15 % of max_epochs (8 of 52
-  epochs, 4 of 27): the best third of the trials at each rung goes on.
+- Pruner: `trend_halving` (automl/trend_pruner.py): successive halving, reduction factor 3,
+  first rung at 15 % of max_epochs (8 of 52 epochs, 4 of 27), where the best third of the
+  trials at each rung goes on ranked by where its curve is heading (the value at the rung plus
+  the drop its recent log-epoch slope would still make by max_epochs), not by the value alone.
 Why, in three steps (all tables: bench/results/search_quality/):
 1. The old defaults (TPE + successive halving, first rung 1/12 of the run) won 19/34 tasks on
    seeds 2000..2019 (geo-mean 0.968, worst 1.357): TPE needs ~40 full trials to beat 40 random
@@ -56,6 +58,7 @@ from automl.directions import DIRECTIONS, KNOWN_METRICS, resolve_direction  # no
 from automl.gp_sampler import DEFAULT_EXPLORE_EVERY, CurveGPSampler
 from automl.pareto import is_multi, resolve_objectives
 from automl.storage_probe import check_storage_path, probe_journal, probe_sqlite
+from automl.trend_pruner import TrendHalvingPruner
 from model.errors import SpecError
 
 __all__ = [
@@ -76,10 +79,10 @@ __all__ = [
 
 # Metrics the training writes, with the better direction: all are errors or losses, lower is better.
 SAMPLERS = ("tpe", "gp", "cmaes", "random")
-PRUNERS = ("curve", "hyperband", "successive_halving", "median", "none")
+PRUNERS = ("trend_halving", "curve", "hyperband", "successive_halving", "median", "none")
 LATENCY_ATTR = "latency_ms"
 DEFAULT_MAX_EPOCHS = 27
-DEFAULT_PRUNER = "successive_halving"
+DEFAULT_PRUNER = "trend_halving"
 DEFAULT_STARTUP_TRIALS = 2
 MAX_RETRY = 2
 
@@ -134,7 +137,7 @@ def default_min_resource(max_epochs: int) -> int:
 
 
 def build_pruner(settings: dict) -> optuna.pruners.BasePruner:
-    """The pruner named by `automl.pruner` (default successive_halving), sized to `automl.max_epochs`."""
+    """The pruner named by `automl.pruner` (default trend_halving), sized to `automl.max_epochs`."""
     name = str(settings.get("pruner") or DEFAULT_PRUNER).lower()
     max_epochs = int(settings.get("max_epochs") or DEFAULT_MAX_EPOCHS)
     factor = int(settings.get("reduction_factor", 3))
@@ -144,6 +147,8 @@ def build_pruner(settings: dict) -> optuna.pruners.BasePruner:
         return optuna.pruners.HyperbandPruner(
             min_resource=min_resource, max_resource=max_epochs, reduction_factor=factor, bootstrap_count=bootstrap
         )
+    if name == "trend_halving":
+        return TrendHalvingPruner(min_resource=min_resource, reduction_factor=factor, max_resource=max_epochs)
     if name == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(
             min_resource=min_resource, reduction_factor=factor, bootstrap_count=bootstrap

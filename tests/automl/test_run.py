@@ -29,7 +29,7 @@ def _study(spec_path: Path) -> optuna.Study:
 
 @pytest.mark.slow
 def test_tiny_study_prunes_and_hands_off_the_best(automl_spec, capsys) -> None:
-    spec = automl_spec(pruner="successive_halving")  # the default prunes nothing (automl/study.py)
+    spec = automl_spec(pruner="successive_halving")  # a fixed pruner: the test pins its rung behaviour
     assert main(["automl", "run", "-e", str(spec)]) == 0
     out = capsys.readouterr().out
     assert "Execution status: PASS" in out and "depth_net automl dashboard" in out

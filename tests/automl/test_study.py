@@ -9,6 +9,7 @@ import pytest
 
 from automl.gp_sampler import CurveGPSampler
 from automl.study import LATENCY_ATTR, make_study, record_latency
+from automl.trend_pruner import TrendHalvingPruner
 from model.errors import SpecError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -27,15 +28,17 @@ def _one_line_error(settings: dict, match: str, **kwargs) -> str:
     return message
 
 
-def test_defaults_are_a_seeded_curve_gp_with_successive_halving() -> None:
+def test_defaults_are_a_seeded_curve_gp_with_trend_halving() -> None:
     study = make_study({"seed": 3, "max_epochs": 54})
     assert isinstance(study.sampler, CurveGPSampler)
     assert study.sampler._n_startup_trials == 2 and study.sampler._explore_every == 3
-    assert isinstance(study.pruner, optuna.pruners.SuccessiveHalvingPruner)
-    assert study.pruner._min_resource == 8 and study.pruner._reduction_factor == 3  # round(0.15 * 54)
+    assert isinstance(study.pruner, TrendHalvingPruner)
+    assert study.pruner.rungs == [8, 24] and study.pruner.max_resource == 54  # round(0.15 * 54), factor 3
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
-    assert make_study({"max_epochs": 27}).pruner._min_resource == 4
-    assert make_study({"max_epochs": 3}).pruner._min_resource == 1
+    assert make_study({"max_epochs": 27}).pruner.rungs == [4, 12]
+    assert make_study({"max_epochs": 3}).pruner.rungs == [1]
+    halving = make_study({"pruner": "successive_halving", "max_epochs": 54}).pruner
+    assert halving._min_resource == 8 and halving._reduction_factor == 3
     assert make_study({"explore_every": 0}).sampler._explore_every == 0
     assert isinstance(make_study({"pruner": "none"}).pruner, optuna.pruners.NopPruner)
     hyperband = make_study({"pruner": "hyperband", "max_epochs": 54}).pruner
@@ -73,6 +76,7 @@ def test_every_sampler_runs(name: str, cls: str) -> None:
 @pytest.mark.parametrize(
     "name, cls",
     [
+        ("trend_halving", "TrendHalvingPruner"),
         ("curve", "CurvePruner"),
         ("hyperband", "HyperbandPruner"),
         ("successive_halving", "SuccessiveHalvingPruner"),
@@ -88,7 +92,7 @@ def test_unknown_sampler_and_pruner() -> None:
     msg = _one_line_error({"sampler": "bayes"}, r"automl.sampler: 'bayes' is not allowed")
     assert "tpe, gp, cmaes, random" in msg
     msg = _one_line_error({"pruner": "asha"}, r"automl.pruner: 'asha' is not allowed")
-    assert "curve, hyperband, successive_halving, median, none" in msg
+    assert "trend_halving, curve, hyperband, successive_halving, median, none" in msg
 
 
 def test_unknown_metric_needs_a_direction() -> None:
