@@ -59,3 +59,20 @@ def test_a_signal_waits_for_a_status_write_to_finish(tmp_path, monkeypatch) -> N
             status.write("RUNNING", "epoch 1")  # finishes: the signal is held back until it returns
             _wait_for_signal()
     assert read_status(tmp_path / "status.json")[-1]["message"] == "epoch 1"
+
+
+def test_a_signal_inside_a_weakref_callback_is_raised_after_it_not_dropped() -> None:
+    """Python drops an exception raised in a weakref callback; the signal must wait and come out after it."""
+    import weakref
+
+    class _Object:
+        pass
+
+    started = time.monotonic()
+    with pytest.raises(Interrupted) as info:
+        with interruptible():
+            obj = _Object()
+            weakref.finalize(obj, os.kill, os.getpid(), signal.SIGINT)  # the signal arrives inside weakref.py
+            del obj
+            time.sleep(5)  # the deferred Interrupted comes here ~50 ms later
+    assert info.value.exit_code == 130 and time.monotonic() - started < 2
