@@ -44,7 +44,9 @@ Why, in three steps (all tables: bench/results/search_quality/):
    rungs at 6: 0.978 / 1.021; ranking by the extrapolated curve (`trend_halving`) 0.813 / 0.858,
    at half the extrapolation 0.882 / 0.971. With `trend_halving`, all 34 tasks on seeds
    8000..8009 (choosing_trend_halving_seeds8000-8009.json): 33/34 won, geo-mean 0.720, worst
-   1.068 on 167152 (a task where 40 random trials land tightly at 0.17-0.19).
+   1.068 on 167152 (a task where 40 random trials land tightly at 0.17-0.19); successive
+   halving on the same seeds (choosing_successive_halving_seeds8000-8009.json): 31/34, 0.751,
+   worst 1.092 on 167168; trend halving has the lower ratio on 22 of the 34 tasks.
    Fresh check of `trend_halving`, all 34 tasks, seeds 7000..7009 (never used while choosing),
    run once (check5_trend_halving_seeds7000-7009.json, 830 s on 2 cores): 31/34 won, geo-mean
    0.755, worst 1.116 (189862): FAIL (lost: 189862 1.116, 167184 1.048, 167201 1.030; the three
