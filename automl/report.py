@@ -14,7 +14,8 @@ import optuna
 from automl.pareto import NO_PRUNING, is_multi, resolve_objectives
 from automl.policy import resolve_policy
 from automl.space import describe_space, load_train_schema, space_for
-from automl.study import DEFAULT_PRUNER, build_pruner, build_sampler
+from automl.study import DEFAULT_PRUNER, build_pruner, build_sampler, pruner_rungs
+from automl.trend_pruner import rungs
 
 __all__ = ["expected_epochs", "make_plan", "serve_dashboard", "seconds_per_epoch"]
 
@@ -30,13 +31,11 @@ def expected_epochs(settings: dict, max_epochs: int) -> float:
         return float(max_epochs)
     if pruner == "median":
         return 0.6 * max_epochs
-    factor = 3
-    built = build_pruner({**settings, "max_epochs": max_epochs})
-    rung = getattr(built, "min_resource", None) or getattr(built, "_min_resource", None) or 1
+    first, factor = pruner_rungs(settings, max_epochs)
     expected, reach, prev = 0.0, 1.0, 0
-    while rung < max_epochs:
+    for rung in rungs(first, factor, max_epochs):
         expected += reach * (rung - prev)
-        prev, rung, reach = rung, rung * factor, reach / factor
+        prev, reach = rung, reach / factor
     return expected + reach * (max_epochs - prev)
 
 

@@ -82,6 +82,7 @@ __all__ = [
     "resolve_direction",
     "build_sampler",
     "build_pruner",
+    "pruner_rungs",
     "build_storage",
     "KNOWN_METRICS",
     "SAMPLERS",
@@ -152,12 +153,16 @@ def default_min_resource(max_epochs: int) -> int:
     return max(1, round(max_epochs * 0.15))
 
 
+def pruner_rungs(settings: dict, max_epochs: int) -> tuple[int, int]:
+    """(first rung, reduction factor) of the halving pruners for these settings."""
+    return int(settings.get("min_epochs") or default_min_resource(max_epochs)), int(settings.get("reduction_factor", 3))
+
+
 def build_pruner(settings: dict) -> optuna.pruners.BasePruner:
     """The pruner named by `automl.pruner` (default trend_halving), sized to `automl.max_epochs`."""
     name = str(settings.get("pruner") or DEFAULT_PRUNER).lower()
     max_epochs = int(settings.get("max_epochs") or DEFAULT_MAX_EPOCHS)
-    factor = int(settings.get("reduction_factor", 3))
-    min_resource = int(settings.get("min_epochs") or default_min_resource(max_epochs))
+    min_resource, factor = pruner_rungs(settings, max_epochs)
     bootstrap = int(settings.get("bootstrap_count", 0))
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(

@@ -59,13 +59,11 @@ def trend_score(values: dict[int, float], epoch: int, max_resource: int, sign: f
     if now is None or not math.isfinite(now):
         return math.inf
     lo = max(1, epoch // 2)
-    points = [(math.log(e), sign * v) for e, v in values.items() if lo <= e <= epoch and math.isfinite(v) and e > 0]
+    points = [(math.log(e), sign * v) for e, v in values.items() if lo <= e <= epoch and math.isfinite(v)]
     score = sign * now
-    if len(points) >= 2 and epoch < max_resource:
-        x, y = np.array(points).T
-        if np.ptp(x) > 0:
-            slope = float(np.polyfit(x, y, 1)[0])
-            score += min(0.0, slope) * math.log(max_resource / epoch)
+    if len(points) >= 2 and epoch < max_resource:  # two distinct epochs: the fit is defined
+        slope = float(np.polyfit(*np.array(points).T, 1)[0])
+        score += min(0.0, slope) * math.log(max_resource / epoch)
     return score
 
 

@@ -41,7 +41,6 @@ _CRITICAL = ("/optuna/storages/", "/sqlalchemy/", "/multiprocessing/", "/model/t
 _CRITICAL_FUNCTIONS = ("__del__", "_shutdown_workers")
 
 
-
 class Interrupted(BaseException):
     """The command was asked to stop (SIGINT / SIGTERM).
 
