@@ -27,7 +27,7 @@ from model.training.callbacks import (LATEST_NAME, CheckpointWriter, NanInjector
                                       read_checkpoint_index)
 from model.training.checkpoint_io import LocalCheckpointIO
 from model.training.console import LIGHTNING_WARNINGS, RunProgressBar, quiet_lightning
-from model.training.fast import apply_memory_fraction
+from model.training.fast import apply_memory_fraction, resolve_runtime
 from model.training.system import PRECISIONS, StereoSystem
 
 __all__ = ["fit", "trainer_options", "check_hardware", "resume_checkpoint", "resolve_pretrained", "NAN_ENV"]
@@ -224,6 +224,9 @@ def fit(spec: dict, status: StatusLogger, callbacks=(), echo: bool | None = None
     if echo:
         devices = options["devices"]
         where = "the CPU" if options["accelerator"] == "cpu" else f"GPU {devices}"
+        runtime = resolve_runtime(train.get("runtime", "auto"), "cpu" if options["accelerator"] == "cpu" else "cuda")
+        if runtime == "compile":  # H100, builtin recipe, cold cache: 192 s to the first optimizer step
+            where += " (train.runtime compile: the first steps wait minutes for the compiler; eager for short runs)"
         print(f"train: {start} on {where}, {options['max_epochs']} epoch(s) -> {out_dir}", flush=True)
     _set_cudnn(train.get("cudnn") or {})
     extra = list(callbacks)
