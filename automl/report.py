@@ -15,7 +15,7 @@ from automl.pareto import NO_PRUNING, is_multi, resolve_objectives
 from automl.policy import resolve_policy
 from automl.space import describe_space, load_train_schema, space_for
 from automl.study import DEFAULT_PRUNER, build_pruner, build_sampler, pruner_rungs
-from automl.trend_pruner import rungs
+from automl.trend_pruner import PROMOTED_SHARE, rungs
 
 __all__ = ["expected_epochs", "make_plan", "serve_dashboard", "seconds_per_epoch"]
 
@@ -24,7 +24,9 @@ def expected_epochs(settings: dict, max_epochs: int) -> float:
     """Expected epochs per trial under the pruner (asynchronous successive halving estimate).
 
     The curve pruner stops only trials that cannot reach the best completed one, which depends
-    on the curves: its estimate is the upper bound, max_epochs.
+    on the curves: its estimate is the upper bound, max_epochs. Successive halving lets 1 / factor
+    of the trials at a rung go on; trend halving keeps the best by either of two rankings, a
+    measured PROMOTED_SHARE / factor (automl/trend_pruner.py).
     """
     pruner = str(settings.get("pruner") or DEFAULT_PRUNER)
     if pruner in ("none", "curve") or is_multi(settings):
@@ -32,10 +34,11 @@ def expected_epochs(settings: dict, max_epochs: int) -> float:
     if pruner == "median":
         return 0.6 * max_epochs
     first, factor = pruner_rungs(settings, max_epochs)
+    share = min(1.0, (PROMOTED_SHARE if pruner == "trend_halving" else 1.0) / factor)
     expected, reach, prev = 0.0, 1.0, 0
     for rung in rungs(first, factor, max_epochs):
         expected += reach * (rung - prev)
-        prev, reach = rung, reach / factor
+        prev, reach = rung, reach * share
     return expected + reach * (max_epochs - prev)
 
 

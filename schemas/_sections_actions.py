@@ -177,10 +177,10 @@ def automl_section() -> dict:
                         "automl.objectives with two (see automl/study.py for why).", nullable=True),
         "pruner": enum("trend_halving", ["trend_halving", "successive_halving", "none", "curve", "hyperband",
                                          "median"],
-                       "Pruner; trend_halving (the measured default, see automl/study.py) keeps the best third "
-                       "of the trials at each rung (the first at 15 % of max_epochs), ranked by where each "
-                       "learning curve is heading (automl/trend_pruner.py); successive_halving ranks by the "
-                       "value at the rung; none = every trial runs max_epochs; curve = stop a trial only when "
+                       "Pruner; trend_halving (the measured default, see automl/study.py) lets a trial go on "
+                       "at a rung (the first at 15 % of max_epochs) when it is in the best third there by its "
+                       "value or by where its learning curve is heading (automl/trend_pruner.py); "
+                       "successive_halving ranks by the value at the rung alone; none = every trial runs max_epochs; curve = stop a trial only when "
                        "its learning curve cannot reach the best completed trial (automl/curve_pruner.py)."),
         "metric": enum("val/epe", METRICS, "Metric to optimise (per-epoch validation)."),
         "direction": enum("minimize", ["minimize", "maximize"], "Optimisation direction (explicit)."),

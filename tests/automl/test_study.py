@@ -33,10 +33,11 @@ def test_defaults_are_a_seeded_curve_gp_with_trend_halving() -> None:
     assert isinstance(study.sampler, CurveGPSampler)
     assert study.sampler._n_startup_trials == 2 and study.sampler._explore_every == 3
     assert isinstance(study.pruner, TrendHalvingPruner)
-    assert study.pruner.rungs == [8, 24] and study.pruner.max_resource == 54  # round(0.15 * 54), factor 3
+    assert study.pruner.rungs == [8, 32] and study.pruner.max_resource == 54  # round(0.15 * 54), factor 4
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
-    assert make_study({"max_epochs": 27}).pruner.rungs == [4, 12]
+    assert make_study({"max_epochs": 27}).pruner.rungs == [4, 16]
     assert make_study({"max_epochs": 3}).pruner.rungs == [1]
+    assert make_study({"max_epochs": 54, "reduction_factor": 3}).pruner.rungs == [8, 24]
     halving = make_study({"pruner": "successive_halving", "max_epochs": 54}).pruner
     assert halving._min_resource == 8 and halving._reduction_factor == 3
     assert make_study({"explore_every": 0}).sampler._explore_every == 0

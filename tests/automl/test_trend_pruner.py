@@ -61,6 +61,19 @@ def test_a_slow_starter_goes_on_where_successive_halving_cuts_it(pruner: str, sl
     assert _run(study, lambda e: _stalled(e) + 0.3) == (TrialState.PRUNED, 8)
 
 
+def test_a_trial_best_where_it_stands_goes_on_though_its_curve_has_levelled_off() -> None:
+    # three slow starters still falling steeply: better than the stalled curve by trend score
+    study = make_study({"seed": 0, "max_epochs": EPOCHS})
+    for _ in range(3):
+        _run(study, _slow)
+    first = study.trials[0].system_attrs
+    stalled_at_8 = {e: _stalled(e) for e in range(1, 9)}
+    assert trend_score(stalled_at_8, 8, EPOCHS) > first["trend_halving:rung_0"]  # last of four by trend ...
+    assert first["trend_halving:rung_0:value"] == pytest.approx(_slow(8))
+    state, epochs = _run(study, _stalled)  # ... first by value: it goes on past epoch 8
+    assert epochs > 8
+
+
 def test_the_first_trial_completes_and_a_nan_at_a_rung_is_cut() -> None:
     study = make_study({"seed": 0, "max_epochs": EPOCHS})
     assert _run(study, lambda e: 2.0)[0] == TrialState.COMPLETE  # alone at every rung: a study always completes one
@@ -97,6 +110,8 @@ def test_a_resumed_study_and_another_process_read_the_scores_from_the_storage(tm
 def test_the_plans_epoch_estimate_reads_the_default_pruners_rungs() -> None:
     from automl.report import expected_epochs
 
-    # rungs 8 and 24 of 52, a third going on at each: 8 + 16 / 3 + 28 / 9
-    assert expected_epochs({}, EPOCHS) == pytest.approx(8 + 16 / 3 + 28 / 9)
-    assert expected_epochs({"pruner": "successive_halving"}, EPOCHS) == pytest.approx(expected_epochs({}, EPOCHS))
+    # rungs 8 and 24 of 52; successive halving lets a third go on at each: 8 + 16 / 3 + 28 / 9
+    assert expected_epochs({"pruner": "successive_halving"}, EPOCHS) == pytest.approx(8 + 16 / 3 + 28 / 9)
+    # trend halving (the default): rungs 8 and 32, the best quarter by either ranking, 1.35 / 4 go on
+    share = 1.35 / 4
+    assert expected_epochs({}, EPOCHS) == pytest.approx(8 + 24 * share + 20 * share ** 2)
