@@ -65,9 +65,11 @@ Why, in three steps (all tables: bench/results/search_quality/):
    scores did no better. Fresh check, all 34 tasks, seeds 10000..10029 (30 per task, never used
    while choosing), run once (check6_union4_seeds10000-10029.json, 2250 s on 2 cores): 32/34 won,
    geo-mean 0.713 (the lowest yet), worst 1.028: FAIL (lost: 168910 1.028, 167152 1.011).
-   167152 is lost or nearly so by every variant on every seed set (0.93-1.07): 40 random trials
-   land tightly at 0.17-0.18 there, and the defaults' median search reaches the same while their
-   spread is wide (0.09-0.25). Issue 16's every-task target is still NOT met.
+   167152 is lost or nearly so by every variant on every seed set (0.93-1.07): there 40 random
+   trials end at 0.15-0.21 (median 0.171) while the defaults' searches spread from 0.08 to 0.24
+   around the same median; on 168910 they are bimodal (7 of 30 searches find a region at
+   0.40-0.67 that random search never reaches, the rest end at 0.84-1.03 against random's
+   0.79-1.01). Issue 16's every-task target is still NOT met.
 The `curve` pruner (automl/curve_pruner.py, `automl.pruner: curve`) stops a trial only when its
 curve so far cannot reach the best completed trial even with the largest late drop a
 completed trial showed; it keeps slow starters that successive halving cuts, but only while
