@@ -54,9 +54,10 @@ def test_surrogate_curves(bench) -> None:
 def test_budget_is_respected_and_pruning_buys_trials(bench) -> None:
     module, lcbench, _ = bench
     assert module.make_study is automl.study.make_study  # the product's factory, not a copy
-    result = module.run_search(lcbench, "3945", {"seed": 0}, 520)  # the defaults prune (successive halving)
+    result = module.run_search(lcbench, "3945", {"seed": 0}, 520)  # the defaults prune (trend halving)
     assert result["epochs"] <= 520
-    assert result["trials"] > 2 * 520 // 52 and result["pruned"] > 0
+    # pruning buys trials: at least half again as many as the 10 whole ones below
+    assert result["trials"] >= 1.5 * (520 // 52) and result["pruned"] > 0
     # without pruning a search runs whole trials: 10 of them in 25 % of 40
     assert module.run_search(lcbench, "3945", {"seed": 0, "pruner": "none"}, 520)["trials"] == 10
     random = module.run_search(lcbench, "3945", {**module.RANDOM, "seed": 0}, 520)
