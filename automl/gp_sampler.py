@@ -2,7 +2,7 @@
 
 `CurveGPSampler` is `optuna.samplers.GPSampler` (a Gaussian process with log expected
 improvement, which also sees the RUNNING trials of other workers) with three changes, each for
-a failure measured on the LCBench surrogate (bench/search_quality.py, automl/study.py):
+a failure measured on the LCBench surrogate (bench/search_quality.py, bench/results/search_quality/README.md):
 
 * **Pruned trials teach the model.** Optuna's GP fits only COMPLETE trials, so with a pruner
   it proposes the region of a pruned trial again and again (the same configuration pruned

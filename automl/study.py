@@ -19,57 +19,9 @@ of 40-trial random search without pruning; ratio = ours / random, <= 1 wins):
   by where its curve is heading (the value plus the drop its recent log-epoch slope would still
   make by max_epochs): ~34 % go on, and fewer of the configurations that end best are cut than
   by either ranking alone (bench/rung_ranking.py).
-Why, in three steps (all tables: bench/results/search_quality/):
-1. The old defaults (TPE + successive halving, first rung 1/12 of the run) won 19/34 tasks on
-   seeds 2000..2019 (geo-mean 0.968, worst 1.357): TPE needs ~40 full trials to beat 40 random
-   ones, and rank correlation of an early loss with the final one is poor (epoch 1: ~0,
-   epoch 4: ~0.74, epoch 8: ~0.85 median over tasks).
-2. Optuna's GP without pruning (10 full trials at 25 %) won 30/34 on seeds 5000..5019
-   (geo-mean 0.760, worst 1.128 on 167152; check3_*.json). It lost where most of the space is
-   dead (167185: the median configuration ends near chance, 1.9, the best 1 % at 0.28): with
-   10 trials it sometimes saw only dead points and chased noise among them, and with a pruner
-   added it re-proposed the region of its pruned trials (it fits completed trials only: one
-   search ran 80+ trials, 138 s).
-3. Choosing seeds 100..109 (6 hard tasks, then 12 others; scripts were throw-away copies of
-   the bench's loop): pruned trials in the fit, log values, one random trial in three and a
-   first rung at epoch 8 gave on the 4 hardest tasks geo-mean 0.916, worst 1.011, against
-   0.964 / 1.084 for the plain GP; a first rung at 12 or the curve pruner (which prunes every
-   slow starter when the completed trials are flat dead curves) did worse.
-   Fresh check of those defaults (successive halving then), all 34 tasks, seeds 6000..6009
-   (never used while choosing), run once (check4_curvegp_sh8_seeds6000-6009.json, 1423 s on 2
-   cores): 32/34 won, geo-mean 0.733, worst 1.037: FAIL (lost: 167168 1.037, 167181 1.001).
-4. What the fresh check lost, traced: successive halving at epoch 8 cuts slow starters (168910:
-   the configurations that end best are at 1.05-1.31 on epoch 8 and still falling, those best
-   on epoch 8 stall at 0.85-0.87) and spends its budget on shallow fast starters (167168). On
-   choosing seeds 8000..8019, the 5 hardest tasks (the GP sampler kept): successive halving
-   geo-mean 0.905, worst 1.009; a promotion quota (at most n/3 promotions per rung) 1.062 / 1.078;
-   rungs at 6: 0.978 / 1.021; ranking by the extrapolated curve (`trend_halving`) 0.813 / 0.858,
-   at half the extrapolation 0.882 / 0.971. With `trend_halving`, all 34 tasks on seeds
-   8000..8009 (choosing_trend_halving_seeds8000-8009.json): 33/34 won, geo-mean 0.720, worst
-   1.068 on 167152 (a task where 40 random trials land tightly at 0.17-0.19); successive
-   halving on the same seeds (choosing_successive_halving_seeds8000-8009.json): 31/34, 0.751,
-   worst 1.092 on 167168; trend halving has the lower ratio on 22 of the 34 tasks.
-   Fresh check of `trend_halving`, all 34 tasks, seeds 7000..7009 (never used while choosing),
-   run once (check5_trend_halving_seeds7000-7009.json, 830 s on 2 cores): 31/34 won, geo-mean
-   0.755, worst 1.116 (189862): FAIL (lost: 189862 1.116, 167184 1.048, 167201 1.030; the three
-   tasks it was chosen for: 167168 0.772, 168910 0.676, 167181 0.901). Issue 16's target (every
-   task <= 1 and geo-mean <= 0.85) is still NOT met: the geo-mean is; which tasks miss the
-   every-task rule moves from one set of 10 seeds to the next (167201: 0.463 on 8000..8009,
-   1.030 here; 189862: 0.761 and 1.116), the spread of a median over 10 searches.
-5. Neither ranking is reliable alone (bench/rung_ranking.py: of the configurations ending in
-   the best 5 %, the best quarter at epoch 8 by value keeps 90 %, by trend 81 %, by either 94.5 %
-   for 34 % going on). On choosing seeds 9000..9019 and the 14 tasks with the highest ratios
-   (choosing_union_seeds9000-9019.json): trend alone 13/14, geo-mean 0.908, worst 1.064;
-   value-or-trend with a third going on 13/14, 0.876, 1.008; with a quarter (the default now)
-   14/14, 0.885, 0.975; more random trials, a second rung keeping half or the GP fitted on trend
-   scores did no better. Fresh check, all 34 tasks, seeds 10000..10029 (30 per task, never used
-   while choosing), run once (check6_union4_seeds10000-10029.json, 2250 s on 2 cores): 32/34 won,
-   geo-mean 0.713 (the lowest yet), worst 1.028: FAIL (lost: 168910 1.028, 167152 1.011).
-   167152 is lost or nearly so by every variant on every seed set (0.93-1.07): there 40 random
-   trials end at 0.15-0.21 (median 0.171) while the defaults' searches spread from 0.08 to 0.24
-   around the same median; on 168910 they are bimodal (7 of 30 searches find a region at
-   0.40-0.67 that random search never reaches, the rest end at 0.84-1.03 against random's
-   0.79-1.01). Issue 16's every-task target is still NOT met.
+Why, step by step, with every choosing run and fresh check (the latest: 32/34 tasks, geo-mean
+0.713, worst 1.028 on seeds 10000..10029: issue 16's every-task target is NOT met):
+bench/results/search_quality/README.md.
 The `curve` pruner (automl/curve_pruner.py, `automl.pruner: curve`) stops a trial only when its
 curve so far cannot reach the best completed trial even with the largest late drop a
 completed trial showed; it keeps slow starters that successive halving cuts, but only while
