@@ -10,6 +10,13 @@ halving), by the trend score (automl/trend_pruner.py) or by either of the two (t
 The table gives, per rule, the share of the good configurations kept (mean and worst task) and
 the share of all configurations that go on (the cost). A rule that keeps more of the good ones
 for the same cost cuts fewer of the trials a search is looking for.
+
+A second table rates stand-ins a GP sampler could fit for a trial pruned at the rung: its value
+there (damping 0, what automl/gp_sampler.py fits) or its curve projected to the last epoch along
+a share (damping) of its recent power law (`projected`). Over the configurations whose final
+loss is in the best quarter of the task (the region the model must get right): the median
+|log(stand-in / final)| and the rank correlation of stand-in and final, mean and worst task.
+A better stand-in did not make a better search (bench/results/search_quality/README.md, step 6).
 """
 
 from __future__ import annotations
@@ -49,6 +56,35 @@ def kept(curves: np.ndarray, rung: int, fraction: float) -> dict:
     return {name: {"good_kept": float(on[good].mean()), "go_on": float(on.mean())} for name, on in rules.items()}
 
 
+DAMPINGS = (0.0, 0.3, 0.5, 0.7, 1.0)
+
+
+def projected(values: dict[int, float], horizon: int, damping: float) -> float:
+    """v(e) * (horizon / e) ** (damping * min(0, b)), e the last epoch, b the slope of log v on log epoch over e/2..e."""
+    last = max(values)
+    value = values[last]
+    points = np.array([(np.log(e), np.log(v)) for e, v in values.items() if last // 2 <= e <= last and v > 0])
+    if value <= 0 or len(points) < 2 or last >= horizon:
+        return value
+    slope = float(np.polyfit(points[:, 0], points[:, 1], 1)[0])
+    return value * float(np.exp(damping * min(0.0, slope) * np.log(horizon / last)))
+
+
+def stand_ins(curves: np.ndarray, rung: int) -> dict:
+    """Per damping: median |log(stand-in / final)| and Spearman rho over the best-quarter finals."""
+    from scipy.stats import spearmanr
+
+    final = curves[:, -1]
+    good = final <= np.quantile(final, 0.25)
+    out = {}
+    for damping in DAMPINGS:
+        stand = np.array([projected({e + 1: c[e] for e in range(rung)}, MAX_EPOCHS, damping)
+                          for c in curves[good]])
+        out[str(damping)] = {"median_abs_log_error": float(np.median(np.abs(np.log(stand / final[good])))),
+                             "spearman": float(spearmanr(stand, final[good])[0])}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", type=int, default=1000)
@@ -62,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in bench.tasks:
         curves = bench.curves(task, configs)
         per_task[task] = {name: kept(curves, args.rung, f) for name, f in fractions.items()}
+        per_task[task]["stand_in"] = stand_ins(curves, args.rung)
     summary = {}
     print(f"rung {args.rung} of {MAX_EPOCHS}, {args.configs} random configurations, {len(per_task)} tasks")
     print(f"{'fraction':8s} {'rule':7s} {'good kept (mean)':>16s} {'(worst task)':>13s} {'go on (mean)':>13s}")
@@ -73,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
             summary[f"{name}/{rule}"] = {"good_kept_mean": float(np.mean(good)), "good_kept_worst": float(min(good)),
                                          "worst_task": worst, "go_on_mean": float(np.mean(on))}
             print(f"{name:8s} {rule:7s} {np.mean(good):16.3f} {min(good):8.3f} {worst:>6s} {np.mean(on):12.3f}")
+    print("\nstand-in of a trial pruned at the rung (configurations with best-quarter finals)")
+    print(f"{'damping':>7s} {'median |log err| (mean)':>24s} {'(worst)':>8s} {'spearman (mean)':>16s} {'(worst)':>8s}")
+    for damping in map(str, DAMPINGS):
+        err = [per_task[t]["stand_in"][damping]["median_abs_log_error"] for t in per_task]
+        rho = [per_task[t]["stand_in"][damping]["spearman"] for t in per_task]
+        summary[f"stand_in/{damping}"] = {"median_abs_log_error_mean": float(np.mean(err)),
+                                          "median_abs_log_error_worst": float(max(err)),
+                                          "spearman_mean": float(np.mean(rho)), "spearman_worst": float(min(rho))}
+        print(f"{damping:>7s} {np.mean(err):24.3f} {max(err):8.3f} {np.mean(rho):16.3f} {min(rho):8.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"rung": args.rung, "configs": args.configs, "summary": summary,
                                                "tasks": per_task}, indent=1), encoding="utf-8")
