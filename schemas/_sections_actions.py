@@ -178,7 +178,7 @@ def automl_section() -> dict:
         "pruner": enum("trend_halving", ["trend_halving", "successive_halving", "none", "curve", "hyperband",
                                          "median"],
                        "Pruner; trend_halving (the measured default, see automl/study.py) lets a trial go on "
-                       "at a rung (the first at 15 % of max_epochs) when it is in the best third there by its "
+                       "at a rung (the first at 15 % of max_epochs) when it is in the best quarter there by its "
                        "value or by where its learning curve is heading (automl/trend_pruner.py); "
                        "successive_halving ranks by the value at the rung alone; none = every trial runs max_epochs; curve = stop a trial only when "
                        "its learning curve cannot reach the best completed trial (automl/curve_pruner.py)."),
