@@ -11,6 +11,8 @@ The split shuffles the sorted keys with a seeded generator.
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 import re
 from pathlib import Path
@@ -26,6 +28,10 @@ __all__ = ["check", "run", "DEFAULT_PATTERNS", "pattern_regex"]
 
 _ROLES = ("left", "right", "disparity", "mask")
 _SPLITS = ("train", "val", "test")
+_OUTPUTS = (*(f"{split}.txt" for split in _SPLITS), "dataset_spec.yaml")
+#: what convert wrote into an output folder (file name -> sha256), so a rerun replaces or removes
+#: only its own, unedited files and never a file of the user's that happens to share a name
+_MANIFEST = ".depth_net_convert.json"
 
 #: layouts `dataset_name` implies when no pattern is given: (left, right, disparity, mask)
 DEFAULT_PATTERNS: dict[str, tuple[str, str, str | None, str | None]] = {
@@ -50,6 +56,7 @@ def check(spec: dict) -> None:
     _pair_files(root, patterns)
     if cfg.get("output_dir"):
         _check_creatable(Path(cfg["output_dir"]))
+    _check_ours(Path(cfg.get("output_dir") or results_dir_for(spec, "convert")))
 
 
 def _check_creatable(path: Path) -> None:
@@ -64,6 +71,8 @@ def run(spec: dict, status: StatusLogger) -> dict:
     """Write `train.txt`, `val.txt`, `test.txt` (non-empty splits) and `dataset_spec.yaml`.
 
     A split file left in `output_dir` by an earlier run is removed when its split is now empty.
+    Files of those names that convert did not write (or that were edited since) are never
+    replaced or removed: the run stops first (DataError, exit 2).
 
     Args:
         spec: the resolved spec; reads the `convert` section.
@@ -82,7 +91,9 @@ def run(spec: dict, status: StatusLogger) -> dict:
     counts = _split_counts(fractions, len(keys))
     bounds = np.cumsum([0, *counts])
     out_dir = Path(cfg.get("output_dir") or results_dir_for(spec, "convert"))
+    _check_ours(out_dir)
     _make_dir(out_dir)
+    written: dict[str, str] = {}
     outputs, sources = [], {}
     for split, lo, hi in zip(_SPLITS, bounds[:-1], bounds[1:]):
         members = sorted(keys[i] for i in order[lo:hi])
@@ -90,11 +101,16 @@ def run(spec: dict, status: StatusLogger) -> dict:
         if not members:
             _remove_stale(path)  # a previous run's list would overlap this run's splits
             continue
-        _write_text(path, "".join(" ".join(rows[key]) + "\n" for key in members))
+        text = "".join(" ".join(rows[key]) + "\n" for key in members)
+        _write_text(path, text)
+        written[path.name] = _sha256(text.encode("utf-8"))
         outputs.append(str(path))
         sources[f"{split}_dataset"] = {"data_sources": [{"dataset_name": name, "data_file": str(path)}]}
     snippet = out_dir / "dataset_spec.yaml"
-    _write_text(snippet, yaml.safe_dump({"dataset": sources}, sort_keys=False))
+    text = yaml.safe_dump({"dataset": sources}, sort_keys=False)
+    _write_text(snippet, text)
+    written[snippet.name] = _sha256(text.encode("utf-8"))
+    _write_text(out_dir / _MANIFEST, json.dumps({"files": written}, indent=1) + "\n")
     outputs.append(str(snippet))
     kpi = {"num_samples": len(keys), **{f"num_{s}": int(c) for s, c in zip(_SPLITS, counts)}}
     text = f"convert: {len(keys)} samples from {root} -> " + ", ".join(f"{s} {c}" for s, c in zip(_SPLITS, counts))
@@ -245,6 +261,35 @@ def _pair_files(root: Path, patterns: dict[str, list[str] | None]) -> dict[tuple
                 raise DataError(f"{path}: annotation files are whitespace separated; rename files with blanks")
         rows[key] = row
     return rows
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_ours(out_dir: Path) -> None:
+    """DataError unless every existing train/val/test.txt and dataset_spec.yaml in `out_dir` is
+    a file an earlier convert wrote there and nobody edited since (sha256 in the manifest)."""
+    try:
+        owned = json.loads((out_dir / _MANIFEST).read_text(encoding="utf-8")).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        owned = {}
+    if not isinstance(owned, dict):
+        owned = {}
+    for name in _OUTPUTS:
+        path = out_dir / name
+        if not (path.exists() or path.is_symlink()):
+            continue
+        if path.is_symlink() or not path.is_file():
+            raise DataError(f"convert.output_dir: {path} is in the way (not a regular file); "
+                            "move it or choose another output_dir")
+        try:
+            digest = _sha256(path.read_bytes())
+        except OSError as exc:
+            raise DataError(f"convert.output_dir: cannot read {path} ({exc.strerror})") from None
+        if owned.get(name) != digest:
+            raise DataError(f"convert.output_dir: {path} was not written by depth_net convert (or was edited "
+                            "since); it is left as it is: move it or choose another output_dir")
 
 
 def _make_dir(path: Path) -> None:

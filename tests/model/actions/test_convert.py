@@ -153,3 +153,25 @@ def test_an_unquoted_glob_override_gets_a_quoting_hint(real, tmp_path, capfd):
     assert not (tmp_path / "runs").exists()
     rc = main([*base, 'convert.left_pattern="*/image_2/*.png"', 'convert.right_pattern="*/image_3/*.png"'])
     assert rc == 0 and "-> train 2, val 0, test 0" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["test.txt", "train.txt", "dataset_spec.yaml"])
+def test_a_file_of_the_users_in_output_dir_is_never_replaced_or_removed(real, tmp_path, capfd, name):
+    """A file named like an output but not written by convert (or edited since) stops the run, untouched."""
+    from model.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_text("my notes\n")
+    args = ["convert", f"results_dir={tmp_path / 'runs'}", f"convert.dataset_root={real / 'middlebury2014Q'}",
+            "convert.dataset_name=Middlebury", "convert.split=[1.0,0.0,0.0]", f"convert.output_dir={out}"]
+    rc = main(args)
+    err = capfd.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and f"{out / name} was not written by depth_net convert" in err[0]
+    assert (out / name).read_text() == "my notes\n"
+    assert sorted(p.name for p in out.iterdir()) == [name]  # nothing else written either
+    # an output convert wrote itself and then a user edited is protected the same way
+    (out / name).unlink()
+    assert main(args) == 0
+    (out / "train.txt").write_text((out / "train.txt").read_text() + "# edited\n")
+    assert main(args) == 2 and (out / "train.txt").read_text().endswith("# edited\n")
