@@ -231,6 +231,21 @@ def _make_parent(path: Path) -> None:
 def check_storage_exists(storage: str, hint: str) -> None:
     """A storage file (SQLite, journal) must exist and be one (read-only probe); URLs are checked when opened."""
     text = str(storage)
+    if text.startswith("sqlite:"):  # an SQLite URL names a file too: opening it would create one
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            database = make_url(text).database
+        except ArgumentError:
+            raise SpecError(f"--storage: {_redact(text)} is not a valid SQLite URL (sqlite:///<file>.db)") from None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            raise SpecError(f"--storage: {_redact(text)} names no database file (sqlite:///<file>.db); {hint}")
+        path = Path(database)
+        if not path.is_file():
+            raise SpecError(f"automl: no study storage at {path}; {hint}")
+        probe_sqlite(path, "--storage", allow_empty=False)
+        return
     if "://" not in text:
         path = Path(text.removeprefix("journal:"))
         check_storage_path(str(path), "--storage")

@@ -53,6 +53,16 @@ def test_a_study_that_does_not_exist_is_one_line_exit_2_and_nothing_is_created(
     code = main(["automl", command, "--storage", str(missing), "--study", "tiny"])
     _one_line_error(capsys, code, str(missing))
     assert not journal.parent.exists() and not missing.parent.exists()
+    # the same file named by an SQLite URL: opening it would create an empty Optuna database
+    url_missing = tmp_path / "url" / "nosuch.db"
+    url_missing.parent.mkdir()
+    code = main(["automl", command, "--storage", f"sqlite:///{url_missing}", "--study", "tiny"])
+    _one_line_error(capsys, code, str(url_missing))
+    assert list(url_missing.parent.iterdir()) == []
+    code = main(["automl", command, "--storage", "sqlite:///:memory:", "--study", "tiny"])
+    _one_line_error(capsys, code, "names no database file")
+    code = main(["automl", command, "--storage", f"sqlite:///{db}", "--study", "nope"])  # an existing URL still opens
+    _one_line_error(capsys, code, "'nope'", "tiny")
 
 
 def test_missing_study_error_is_one_line_on_stderr_of_the_real_command(tmp_path: Path) -> None:
