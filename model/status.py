@@ -13,7 +13,7 @@ from typing import Any
 from model.errors import SpecError
 
 __all__ = ["StatusLogger", "read_status", "read_kpi", "results_dir_for", "clear_outputs", "check_can_write",
-           "STATUSES"]
+           "check_output_folders", "STATUSES"]
 
 STATUSES = ("STARTED", "RUNNING", "SUCCESS", "FAILURE")
 
@@ -63,7 +63,33 @@ def clear_outputs(out_dir: Path, folders: tuple[str, ...]) -> None:
     for name in folders:
         folder = Path(out_dir) / name
         if folder.is_dir() and not folder.is_symlink():
-            shutil.rmtree(folder)
+            try:
+                shutil.rmtree(folder)
+            except OSError as err:
+                raise SpecError(f"results_dir: cannot clear the earlier run's {folder} "
+                                f"({err.strerror or err}{': ' + err.filename if err.filename else ''}); "
+                                "remove it or choose another results_dir") from None
+
+
+def check_output_folders(out_dir: Path, folders: tuple[str, ...]) -> None:
+    """SpecError (one line, before anything is written) unless each per-image output folder of
+    `out_dir` is absent or a folder this run can empty and refill.
+
+    A file (or a link to one) where a folder goes would stop the run at its first image, after
+    the earlier run's outputs were cleared; a folder whose files cannot be removed would stop it
+    while clearing them.
+    """
+    for name in folders:
+        folder = Path(out_dir) / name
+        if (folder.exists() or folder.is_symlink()) and not folder.is_dir():  # a file, or a dangling link
+            raise SpecError(f"results_dir: {folder} is in the way (not a folder, but the run writes its "
+                            f"{name} images there); move it or choose another results_dir")
+        if not folder.is_dir() or folder.is_symlink():  # a linked folder is written through, never cleared
+            continue
+        for parent, _subdirs, _files in os.walk(folder):
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise SpecError(f"results_dir: cannot clear the earlier run's {folder} ({parent} is not "
+                                "writable); remove it or choose another results_dir")
 
 
 def _jsonable(value: Any) -> Any:

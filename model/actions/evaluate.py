@@ -21,7 +21,7 @@ from model.evaluation.metrics import METRIC_NAMES
 from model.evaluation.predictor import input_hw, load_network, make_predictor, other_network_note, pick_device
 from model.evaluation.runtime import check_mode
 from model.evaluation.visualize import make_panel
-from model.status import StatusLogger, clear_outputs, results_dir_for
+from model.status import StatusLogger, check_output_folders, clear_outputs, results_dir_for
 
 __all__ = ["check", "run", "check_model_source"]
 
@@ -62,12 +62,17 @@ def _check_has_gt(dataset, source: str, spec: dict) -> None:
                         "a disparity column (left right disparity [mask]); pairs without GT go to inference")
 
 
+#: the per-image output folders (a rerun replaces them)
+OUTPUT_FOLDERS = ("vis", "pfm")
+
+
 def check(spec: dict) -> None:
     """Validate data and checkpoint before anything is written."""
     dataset, source = build_split_dataset(spec, "test", fallback="val")
     preflight(dataset)
     _check_has_gt(dataset, source, spec)
     check_model_source(spec, "evaluate")
+    check_output_folders(results_dir_for(spec, "evaluate"), OUTPUT_FOLDERS)
 
 
 def _write_rows(out_dir: Path, summary: dict, rows: list[dict], source: str) -> list[str]:
@@ -90,7 +95,7 @@ def run(spec: dict, status: StatusLogger) -> dict:
     dataset, source = build_split_dataset(spec, "test", fallback="val")
     split_cfg = spec["dataset"][source.split(".")[1]]
     out_dir = results_dir_for(spec, "evaluate")
-    clear_outputs(out_dir, ("vis", "pfm"))
+    clear_outputs(out_dir, OUTPUT_FOLDERS)
     predictor = make_predictor(spec, "evaluate")
     deploy = bool(section.get("onnx_file") or section.get("trt_engine"))
     drift = make_drift_tracker(spec, "evaluate", predictor) if deploy else None

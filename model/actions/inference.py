@@ -24,7 +24,7 @@ from model.evaluation.metrics import compute_per_image
 from model.evaluation.pointcloud import depth_to_points, disparity_to_depth, write_ply
 from model.evaluation.predictor import make_predictor
 from model.evaluation.visualize import depth_picture, disparity_picture, make_panel
-from model.status import StatusLogger, clear_outputs, results_dir_for
+from model.status import StatusLogger, check_output_folders, clear_outputs, results_dir_for
 
 __all__ = ["check", "run"]
 
@@ -43,6 +43,7 @@ def check(spec: dict) -> None:
     dataset, _ = build_split_dataset(spec, "infer")
     preflight(dataset)
     check_model_source(spec, "inference")
+    check_output_folders(results_dir_for(spec, "inference"), OUTPUT_FOLDERS)
 
 
 #: the per-pair output folders (a rerun replaces them)

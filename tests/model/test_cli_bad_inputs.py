@@ -385,3 +385,23 @@ def test_train_pretrained_with_other_widths(tmp_path, capfd, tiny_ckpt):
     argv = _train(tmp_path, SYNTH.replace("test_dataset", "train_dataset"),
                   f"train.pretrained_model_path={tiny_ckpt}", model=wider)
     _check_bad(tmp_path, capfd, argv, "disp_head_intermediate", "train")
+
+
+@pytest.mark.parametrize("action, folder", [("evaluate", "vis"), ("inference", "disparity")])
+def test_a_file_where_an_output_folder_goes_is_refused_before_anything_is_written(
+        tmp_path, capfd, tiny_ckpt, action, folder):
+    """It stopped the run at the first image with a FileExistsError traceback (exit 1)."""
+    blocker = tmp_path / "runs" / action / folder
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("mine")
+    infer = SYNTH.replace("test_dataset", "infer_dataset")
+    argv = [action, "-e", str(_spec(tmp_path)), SYNTH if action == "evaluate" else infer,
+            f"{action}.checkpoint={tiny_ckpt}", f"dataset.{'test' if action == 'evaluate' else 'infer'}_dataset.workers=0"]
+    if action == "evaluate":
+        argv.append("evaluate.vis=true")
+    rc = main(argv)
+    out, err = capfd.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2 and len(lines) == 1 and f"{blocker} is in the way" in lines[0], (rc, err)
+    assert "Execution status: PASS" not in out
+    assert blocker.read_text() == "mine" and sorted(p.name for p in blocker.parent.iterdir()) == [folder]
