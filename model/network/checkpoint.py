@@ -122,16 +122,18 @@ def _check_tap_offsets(value: torch.Tensor, cfg: NetworkConfig, source: str) -> 
 
 
 def load_network_weights(net: nn.Module, source: str | Path | Mapping[str, torch.Tensor],
-                         cfg: NetworkConfig | None = None) -> None:
+                         cfg: NetworkConfig | None = None, name: str | None = None) -> None:
     """Strictly load weights into `net` (any format / layout; floats converted to the net's dtype).
 
     The 197 never-used bp2 entries are dropped, `dx` is checked against corr_radius; any other
     unknown or missing key, or a shape mismatch, raises CheckpointError naming the key (and for a
-    shape mismatch both shapes and the width field that sizes it). `cfg` defaults to `net.cfg`.
+    shape mismatch both shapes and the width field that sizes it); so do integer values for a
+    float entry and NaN / inf values. `cfg` defaults to `net.cfg`; `name` is what errors call a
+    mapping `source` (its file, when the caller read it).
     """
     cfg = cfg if cfg is not None else net.cfg
     if isinstance(source, Mapping):
-        name, state = "state dict", to_native(source)
+        name, state = name or "state dict", to_native(source)
     else:
         name, state = str(source), read_state_dict(source)
     state = dict(state)
@@ -156,6 +158,13 @@ def assign_strict(module: nn.Module, state: Mapping[str, torch.Tensor], expected
                 f"{source}: key '{key}' has shape {list(got.shape)} in the checkpoint but "
                 f"{list(want.shape)} in the network (sized by {width_field(key, got.shape, want.shape)})"
             )
+        if want.is_floating_point():
+            if not got.is_floating_point():
+                raise CheckpointError(f"{source}: key '{key}' holds {str(got.dtype).removeprefix('torch.')} "
+                                      "values where the network has floats; not a weights file of this network")
+            if not bool(torch.isfinite(got).all()):
+                raise CheckpointError(f"{source}: key '{key}' holds NaN or inf values; the weights are broken "
+                                      "(a diverged training?): use an earlier checkpoint")
     module.load_state_dict(dict(state), strict=False)
 
 
@@ -174,7 +183,7 @@ def load_network_from_checkpoint(path: str | Path, cfg: NetworkConfig | None = N
         except SpecError as err:
             raise CheckpointError(f"{path}: the stored spec is invalid: {err}") from None
     net = build_network(cfg)
-    load_network_weights(net, state, cfg)
+    load_network_weights(net, state, cfg, name=str(path))
     net.eval()
     return net, cfg
 

@@ -405,3 +405,11 @@ def test_a_file_where_an_output_folder_goes_is_refused_before_anything_is_writte
     assert rc == 2 and len(lines) == 1 and f"{blocker} is in the way" in lines[0], (rc, err)
     assert "Execution status: PASS" not in out
     assert blocker.read_text() == "mine" and sorted(p.name for p in blocker.parent.iterdir()) == [folder]
+
+
+def test_a_checkpoint_of_another_network_names_its_file(tmp_path, capfd):
+    """'state dict: unexpected key ...' did not say which file."""
+    ckpt = tmp_path / "other.pth"
+    torch.save({"state_dict": {"foo": torch.zeros(3)}}, ckpt)
+    _check_bad(tmp_path, capfd, _evaluate(tmp_path, SYNTH, f"evaluate.checkpoint={ckpt}"),
+               f"{ckpt}: unexpected key 'foo'")

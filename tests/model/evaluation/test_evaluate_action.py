@@ -79,16 +79,33 @@ def test_spec_model_that_does_not_fit_the_checkpoint_is_exit_2(tmp_path, tiny_ch
 def test_nan_network_is_fail_exit_1(tmp_path, capfd):
     torch.manual_seed(0)
     net = build_network(NetworkConfig.tiny())
-    # NaN in the final upsampling head: the GRU loop stays finite, the output disparity is NaN
-    state = {k: (torch.full_like(v, float("nan")) if k.startswith("spx_gru.") else v)
+    # finite but huge weights in the final upsampling head: the GRU loop stays finite, the output
+    # disparity overflows (weights that already hold NaN are refused up front, next test)
+    state = {k: (torch.full_like(v, 3e38) if k.startswith("spx_gru.") else v)
              for k, v in net.state_dict().items()}
-    ckpt = tmp_path / "nan.pth"
+    ckpt = tmp_path / "huge.pth"
     torch.save({"state_dict": state, "spec": {"model": NetworkConfig.tiny().to_dict()}}, ckpt)
     rc = main(_evaluate(tmp_path, ckpt))
     out, err = capfd.readouterr()
     assert rc == 1 and "Execution status: FAIL" in out and "PASS" not in out
     events = read_status(tmp_path / "runs" / "evaluate" / "status.json")
     assert events[-1]["status"] == "FAILURE"
+
+
+@pytest.mark.parametrize("broken", ["nan", "int"])
+def test_weights_with_nan_or_integer_values_are_refused_naming_file_and_key(tmp_path, capfd, broken):
+    """They were loaded: NaN weights failed only after the earlier outputs were cleared, int ones gave PASS."""
+    net = build_network(NetworkConfig.tiny())
+    bad = {"nan": lambda v: torch.full_like(v, float("nan")), "int": lambda v: v.to(torch.int32)}[broken]
+    state = {k: (bad(v) if k.startswith("spx_gru.") else v) for k, v in net.state_dict().items()}
+    ckpt = tmp_path / f"{broken}.pth"
+    torch.save({"state_dict": state, "spec": {"model": NetworkConfig.tiny().to_dict()}}, ckpt)
+    rc = main(_evaluate(tmp_path, ckpt))
+    out, err = capfd.readouterr()
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and str(ckpt) in lines[0] and "'spx_gru." in lines[0], err
+    assert ("NaN or inf" if broken == "nan" else "int32 values") in lines[0]
+    assert not (tmp_path / "runs").exists()
 
 
 def test_no_valid_gt_is_fail_metric_not_computable(tmp_path, tiny_checkpoint, capfd):
