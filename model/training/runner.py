@@ -128,9 +128,14 @@ def resume_checkpoint(train: dict, out_dir: Path) -> Path | None:
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise CheckpointError(f"train.resume_training_checkpoint_path: {path} does not exist")
+            what = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
+            raise CheckpointError(f"train.resume_training_checkpoint_path: {path} {what}")
         return path
     latest = out_dir / LATEST_NAME
+    if (latest.exists() or latest.is_symlink()) and not latest.is_file():
+        # training would run an epoch and then fail to write it: say so before anything starts
+        raise CheckpointError(f"{latest} is in the way (not a checkpoint file; training writes its latest "
+                              "checkpoint there): move it or choose another results_dir")
     return latest if latest.is_file() else None
 
 

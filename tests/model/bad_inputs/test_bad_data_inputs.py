@@ -164,6 +164,17 @@ def test_automatic_resume_from_a_foreign_latest_file(files, tmp_path, capfd, tin
     assert latest.stat().st_mtime_ns == stamp
 
 
+
+def test_a_folder_where_the_latest_checkpoint_goes_is_refused_before_training(files, tmp_path, capfd, write_spec):
+    """It trained a whole epoch, wrote a 175 MB checkpoint, then blamed that file and said 'free space'."""
+    out = tmp_path / "runs" / "train"
+    (out / "dn_model_latest.pth").mkdir(parents=True)
+    spec = write_spec(train={"num_epochs": 1, "automl_policy": "off"})
+    rc = main(["train", "-e", str(spec), files.synth_train])
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and f"{out / 'dn_model_latest.pth'} is in the way" in lines[0], lines
+    assert sorted(p.name for p in out.iterdir()) == ["dn_model_latest.pth"]  # nothing written beside it
+
 # --------------------------------------------------------------------------- 8. disk full while writing a checkpoint
 def _file_size_limit(limit: int):
     def apply() -> None:  # in the child: a write past `limit` bytes fails with EFBIG, as a full disk does
