@@ -13,6 +13,7 @@ layout by `key_layout.to_native_key` (the only place that knows the TAO names).
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -40,7 +41,9 @@ def _load_object(path: Path) -> Any:
         raise CheckpointError(f"{path}: checkpoint file not found")
     try:
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # a legacy (non-zip) pickle: the error line below says it all
+                warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+                return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError:
             return restricted_load(path)  # refuses anything that would run code
     except CheckpointError:

@@ -413,3 +413,16 @@ def test_a_checkpoint_of_another_network_names_its_file(tmp_path, capfd):
     torch.save({"state_dict": {"foo": torch.zeros(3)}}, ckpt)
     _check_bad(tmp_path, capfd, _evaluate(tmp_path, SYNTH, f"evaluate.checkpoint={ckpt}"),
                f"{ckpt}: unexpected key 'foo'")
+
+
+def test_a_legacy_pickle_is_one_line_without_torchs_warning(tmp_path, capfd):
+    import pickle
+
+    import warnings
+
+    ckpt = tmp_path / "p4.pth"
+    ckpt.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    with warnings.catch_warnings(record=True) as seen:  # on a terminal a warning is 2 more lines on stderr
+        warnings.simplefilter("always")
+        _check_bad(tmp_path, capfd, _evaluate(tmp_path, SYNTH, f"evaluate.checkpoint={ckpt}"), str(ckpt))
+    assert not [w for w in seen if "pickle protocol" in str(w.message)]
