@@ -223,8 +223,9 @@ def read_disparity_npy(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read .npy ({exc})") from None
     disp = np.squeeze(disp)
-    if disp.ndim != 2 or not np.issubdtype(disp.dtype, np.number):
-        raise DataError(f"{path}: .npy disparity must be a numeric HxW array, got shape {disp.shape} {disp.dtype}")
+    if disp.ndim != 2 or not (np.issubdtype(disp.dtype, np.integer) or np.issubdtype(disp.dtype, np.floating)):
+        raise DataError(f"{path}: .npy disparity must be a real (integer or float) HxW array, got shape "
+                        f"{disp.shape} {disp.dtype}")
     disp = disp.astype(np.float32)
     return disp, np.isfinite(disp) & (disp != 0)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from model.data import io
+from model.errors import DataError
 
 
 @pytest.mark.parametrize("little_endian", [True, False])
@@ -113,3 +114,11 @@ def test_fsd_rgb_encoding_and_npy(tmp_path):
     np.save(tmp_path / "d.npy", np.array([[1.5, np.inf], [0.0, 2.0]]))
     disp, valid = io.read_disparity_npy(tmp_path / "d.npy")
     assert disp.dtype == np.float32 and valid.tolist() == [[True, False], [False, True]]
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.bool_])
+def test_a_complex_or_bool_npy_disparity_is_refused(tmp_path, dtype):
+    """A complex array was read as its real part, with ComplexWarning lines, and evaluate said PASS."""
+    np.save(tmp_path / "c.npy", np.ones((4, 6), dtype))
+    with pytest.raises(DataError, match=r"c\.npy: \.npy disparity must be a real"):
+        io.read_disparity_npy(tmp_path / "c.npy")
