@@ -214,9 +214,11 @@ def build_dataset(source: dict, *, split: str, augmentation: dict | None, max_di
         raise SpecError(f"{where}.dataset_name: {name!r} is not a known dataset; valid names: {', '.join(DATASET_NAMES)}")
     aug_cfg = None
     if split == "train" and augmentation:
-        aug_cfg = AugmentationConfig.from_dict(augmentation, prefix=f"{where}.augmentation")
+        # the augmentation section belongs to the split, beside its data_sources list
+        aug_key = f"{where.partition('.data_sources')[0]}.augmentation"
+        aug_cfg = AugmentationConfig.from_dict(augmentation, prefix=aug_key)
         if aug_cfg.h_flip_prob > 0 and not cls.has_right_disparity:
-            raise SpecError(f"{where}.augmentation.h_flip_prob: {aug_cfg.h_flip_prob} needs right-view GT, which "
+            raise SpecError(f"{aug_key}.h_flip_prob: {aug_cfg.h_flip_prob} needs right-view GT, which "
                             f"{name} does not provide; set it to 0 (only Synthetic supports the flip)")
     if cls is SyntheticStereo:
         values = {**_SYNTHETIC_DEFAULTS, **{k: v for k, v in source.items() if v is not None}}

@@ -193,6 +193,16 @@ def test_bad_augmentation_values(knobs, key):
     _one_line(err, f"dataset.train_dataset.augmentation.{key}")
 
 
+def test_bad_augmentation_names_the_splits_augmentation_key(files):
+    """It named `dataset.train_dataset.data_sources[0].augmentation.min_scale`, a key that does not exist."""
+    (files / "a.txt").write_text("l.png r.png d.png\n")
+    with pytest.raises(SpecError) as err:
+        _build("Kitti", files / "a.txt", split="train", augmentation={"min_scale": 0.5, "max_scale": 0.1},
+               where="dataset.train_dataset.data_sources[0]")
+    _one_line(err, "dataset.train_dataset.augmentation.min_scale: 0.5")
+    assert "data_sources" not in str(err.value)
+
+
 def test_bad_synthetic_size():
     with pytest.raises(SpecError) as err:
         build_dataset({"dataset_name": "Synthetic", "image_size": [4, 96]}, split="val", augmentation=None,
