@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from model.errors import SpecError
 
-__all__ = ["StatusLogger", "read_status", "read_kpi", "results_dir_for", "clear_outputs", "check_can_write",
+__all__ = ["StatusLogger", "read_status", "read_kpi", "results_dir_for", "replacing_outputs", "check_can_write",
            "check_output_folders", "STATUSES"]
 
 STATUSES = ("STARTED", "RUNNING", "SUCCESS", "FAILURE")
@@ -53,22 +54,58 @@ def check_can_write(target: Path, key: str, folder: Path | None = None) -> None:
     probe.unlink()
 
 
-def clear_outputs(out_dir: Path, folders: tuple[str, ...]) -> None:
-    """Remove the per-image output folders an earlier run of the action wrote into `out_dir`.
+PREVIOUS_OUTPUTS = ".previous_outputs"
+
+
+@contextlib.contextmanager
+def replacing_outputs(out_dir: Path, folders: tuple[str, ...]) -> Iterator[None]:
+    """Replace the per-image output folders an earlier run of the action wrote into `out_dir`,
+    keeping the earlier ones until this run succeeds.
 
     A rerun into the same results folder would otherwise leave the earlier run's files next to
-    the new ones (another dataset's pictures, PFMs of an output now switched off). Only the
-    named folders the action itself writes are removed.
+    the new ones (another dataset's pictures, PFMs of an output now switched off). The named
+    folders are moved aside into `out_dir/.previous_outputs/` first; when the run succeeds they
+    are removed, when it fails or is interrupted the new, partial folders are removed and the
+    earlier ones come back. A run killed in between (SIGKILL) leaves them there, and the next
+    run puts them back before it starts. Linked folders are written through, never moved.
     """
-    for name in folders:
-        folder = Path(out_dir) / name
-        if folder.is_dir() and not folder.is_symlink():
-            try:
-                shutil.rmtree(folder)
-            except OSError as err:
-                raise SpecError(f"results_dir: cannot clear the earlier run's {folder} "
-                                f"({err.strerror or err}{': ' + err.filename if err.filename else ''}); "
-                                "remove it or choose another results_dir") from None
+    out_dir = Path(out_dir)
+    backup = out_dir / PREVIOUS_OUTPUTS
+    try:
+        _restore(out_dir, backup, folders)  # a run killed before it could finish or restore
+        for name in folders:
+            folder = out_dir / name
+            if folder.is_dir() and not folder.is_symlink():
+                backup.mkdir(parents=True, exist_ok=True)
+                os.replace(folder, backup / name)
+    except OSError as err:
+        raise SpecError(f"results_dir: cannot set the earlier run's outputs in {out_dir} aside "
+                        f"({err.strerror or err}{': ' + err.filename if err.filename else ''}); "
+                        "remove them or choose another results_dir") from None
+    try:
+        yield
+    except BaseException:
+        _restore(out_dir, backup, folders, quiet=True)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _restore(out_dir: Path, backup: Path, folders: tuple[str, ...], quiet: bool = False) -> None:
+    """Put the folders kept in `backup` back in place of this run's partial ones."""
+    if not backup.is_dir():
+        return
+    try:
+        for name in folders:
+            kept = backup / name
+            if kept.is_dir():
+                partial = out_dir / name
+                if partial.is_dir() and not partial.is_symlink():
+                    shutil.rmtree(partial)
+                os.replace(kept, partial)
+        shutil.rmtree(backup)
+    except OSError:
+        if not quiet:
+            raise
 
 
 def check_output_folders(out_dir: Path, folders: tuple[str, ...]) -> None:

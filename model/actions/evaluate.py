@@ -21,7 +21,7 @@ from model.evaluation.metrics import METRIC_NAMES
 from model.evaluation.predictor import input_hw, load_network, make_predictor, other_network_note, pick_device
 from model.evaluation.runtime import check_mode
 from model.evaluation.visualize import make_panel
-from model.status import StatusLogger, check_output_folders, clear_outputs, results_dir_for
+from model.status import StatusLogger, check_output_folders, replacing_outputs, results_dir_for
 
 __all__ = ["check", "run", "check_model_source"]
 
@@ -91,11 +91,16 @@ def _write_rows(out_dir: Path, summary: dict, rows: list[dict], source: str) -> 
 
 def run(spec: dict, status: StatusLogger) -> dict:
     """Evaluate; returns {"kpi": {"val/epe", ...}, "outputs": [files]}."""
+    # the earlier run's per-image outputs stay (set aside) until this run succeeds
+    with replacing_outputs(results_dir_for(spec, "evaluate"), OUTPUT_FOLDERS):
+        return _run(spec, status)
+
+
+def _run(spec: dict, status: StatusLogger) -> dict:
     section = spec["evaluate"]
     dataset, source = build_split_dataset(spec, "test", fallback="val")
     split_cfg = spec["dataset"][source.split(".")[1]]
     out_dir = results_dir_for(spec, "evaluate")
-    clear_outputs(out_dir, OUTPUT_FOLDERS)
     predictor = make_predictor(spec, "evaluate")
     deploy = bool(section.get("onnx_file") or section.get("trt_engine"))
     drift = make_drift_tracker(spec, "evaluate", predictor) if deploy else None

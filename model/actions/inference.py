@@ -24,7 +24,7 @@ from model.evaluation.metrics import compute_per_image
 from model.evaluation.pointcloud import depth_to_points, disparity_to_depth, write_ply
 from model.evaluation.predictor import make_predictor
 from model.evaluation.visualize import depth_picture, disparity_picture, make_panel
-from model.status import StatusLogger, check_output_folders, clear_outputs, results_dir_for
+from model.status import StatusLogger, check_output_folders, replacing_outputs, results_dir_for
 
 __all__ = ["check", "run"]
 
@@ -90,10 +90,15 @@ class _Writer:
 
 def run(spec: dict, status: StatusLogger) -> dict:
     """Predict every pair; returns {"kpi": {"num_images"}, "outputs": [files]}."""
+    # the earlier run's per-image outputs stay (set aside) until this run succeeds
+    with replacing_outputs(results_dir_for(spec, "inference"), OUTPUT_FOLDERS):
+        return _run(spec, status)
+
+
+def _run(spec: dict, status: StatusLogger) -> dict:
     section = spec["inference"]
     dataset, source = build_split_dataset(spec, "infer")
     split_cfg = spec["dataset"]["infer_dataset"]
-    clear_outputs(results_dir_for(spec, "inference"), OUTPUT_FOLDERS)
     writer = _Writer(results_dir_for(spec, "inference"), section, spec["dataset"]["max_disparity"])
     predictor = make_predictor(spec, "inference")
     status.write("RUNNING", f"inference on {len(dataset)} pairs of {source}")

@@ -62,6 +62,41 @@ def test_a_rerun_replaces_the_earlier_outputs(tmp_path, tiny_checkpoint):
     assert not (run / "pfm").exists() and (run / "notes.txt").read_text(encoding="utf-8") == "mine"
 
 
+def test_a_failed_rerun_keeps_the_earlier_outputs(tmp_path, tiny_checkpoint, capfd):
+    """A rerun that fails mid-way (here: a network whose output overflows) deleted the earlier
+    pictures first; now they stay until a run succeeds, and nothing of the failed run is left."""
+    import torch
+
+    from model.config import NetworkConfig
+    from model.network import build_network
+
+    first = "[{dataset_name: Synthetic, num_samples: 1, seed: 1, image_size: [64, 96]}]"
+    second = "[{dataset_name: Synthetic, num_samples: 2, seed: 2, image_size: [64, 96]}]"
+    assert main(_infer(tmp_path, tiny_checkpoint, first)) == 0
+    run = tmp_path / "runs" / "inference"
+    picture = (run / "disparity" / "synthetic_1_000000.png").read_bytes()
+    net = build_network(NetworkConfig.tiny())
+    state = {k: (torch.full_like(v, 3e38) if k.startswith("spx_gru.") else v) for k, v in net.state_dict().items()}
+    huge = tmp_path / "huge.pth"
+    torch.save({"state_dict": state, "spec": {"model": NetworkConfig.tiny().to_dict()}}, huge)
+    capfd.readouterr()
+    assert main(_infer(tmp_path, huge, second, "inference.save_raw_pfm=true")) == 1
+    assert "non-finite" in capfd.readouterr().err
+    assert sorted(p.name for p in (run / "disparity").iterdir()) == ["synthetic_1_000000.png"]
+    assert (run / "disparity" / "synthetic_1_000000.png").read_bytes() == picture
+    assert not (run / "pfm").exists() and not (run / ".previous_outputs").exists()
+    # a run killed between setting the earlier outputs aside and finishing: the next run restores them first
+    (run / ".previous_outputs").mkdir()
+    (run / "disparity").rename(run / ".previous_outputs" / "disparity")
+    (run / "disparity").mkdir()
+    (run / "disparity" / "partial.png").write_bytes(b"half")
+    assert main(_infer(tmp_path, huge, second)) == 1
+    assert sorted(p.name for p in (run / "disparity").iterdir()) == ["synthetic_1_000000.png"]
+    assert main(_infer(tmp_path, tiny_checkpoint, second)) == 0  # a run that succeeds replaces them
+    assert sorted(p.name for p in (run / "disparity").iterdir()) == ["synthetic_2_000000.png", "synthetic_2_000001.png"]
+    assert not (run / ".previous_outputs").exists()
+
+
 def test_repeated_sample_names_never_overwrite(tmp_path, tiny_checkpoint):
     same = "{dataset_name: Synthetic, num_samples: 1, seed: 0, image_size: [64, 96]}"
     assert main(_infer(tmp_path, tiny_checkpoint, f"[{same}, {same}]")) == 0
