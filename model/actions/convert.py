@@ -197,6 +197,9 @@ def _patterns(cfg: dict, name: str) -> dict[str, list[str] | None]:
             raise SpecError(f"convert.{role}_pattern: {len(pats)} pattern(s), but left_pattern has {count}; "
                             "lists pair element-wise")
         for i, (left, other) in enumerate(zip(given["left"], pats)):
+            if other == left:
+                raise SpecError(f"convert.{role}_pattern: {other!r} is the left pattern too: every left image "
+                                f"would be paired with itself; give the {role} files' own pattern")
             n_left, n_other = pattern_regex(left).groups, pattern_regex(other).groups
             if n_left != n_other:
                 raise SpecError(f"convert.{role}_pattern: {other!r} has {n_other} wildcard(s) but left pattern "

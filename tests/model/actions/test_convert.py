@@ -85,6 +85,7 @@ def test_two_column_inference_list(real, tmp_path):
     ({"dataset_name": "FSD"}, SpecError, "convert.left_pattern"),
     ({"dataset_name": "Nope"}, SpecError, "convert.dataset_name"),
     ({"left_pattern": ["*/im0.png", "x/*.png"], "right_pattern": "*/im1.png"}, SpecError, "element-wise"),
+    ({"left_pattern": "*/im0.png", "right_pattern": "*/im0.png"}, SpecError, "paired with itself"),
 ])
 def test_bad_convert_specs(real, tmp_path, section, error, needle):
     with pytest.raises(error) as err:
