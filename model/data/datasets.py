@@ -56,7 +56,8 @@ class AnnotatedStereoDataset(StereoDataset):
                 if problem:
                     raise DataError(f"{where}: {path!r} {problem}")
                 if not Path(path).is_file():
-                    raise DataError(f"{where}: {path}: file not found")
+                    what = "is a folder, not a file" if Path(path).is_dir() else "file not found"
+                    raise DataError(f"{where}: {path}: {what}")
             if split == "train" and len(columns) < 3:
                 raise DataError(f"{where}: training needs a disparity column (got {len(columns)} columns)")
             padded = columns + [None] * (4 - len(columns))

@@ -40,7 +40,7 @@ _PFM_HEADER = re.compile(rb"\A\s*(PF|Pf)\s+(\d+)\s+(\d+)\s+(\S+)[ \t\r]*\n")
 def _read_bytes(path: str | Path) -> bytes:
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{path}: {'is a folder, not a file' if path.is_dir() else 'file not found'}")
     try:
         return path.read_bytes()
     except OSError as exc:

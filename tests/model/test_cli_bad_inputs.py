@@ -183,7 +183,14 @@ def test_wrong_column_count(tmp_path, capfd):
 def test_missing_image(tmp_path, capfd):
     left, right, disp = _good_pair(tmp_path)
     ann = _ann(tmp_path, [f"{left} {tmp_path / 'gone.png'} {disp}"])
-    _check_bad(tmp_path, capfd, _evaluate(tmp_path, _source(ann)), "gone.png")
+    _check_bad(tmp_path, capfd, _evaluate(tmp_path, _source(ann)), "gone.png: file not found")
+
+
+def test_a_folder_given_as_an_image_is_called_a_folder(tmp_path, capfd):
+    left, right, disp = _good_pair(tmp_path)
+    (tmp_path / "scene").mkdir()
+    ann = _ann(tmp_path, [f"{left} {tmp_path / 'scene'} {disp}"])
+    _check_bad(tmp_path, capfd, _evaluate(tmp_path, _source(ann)), f"{tmp_path / 'scene'}: is a folder, not a file")
 
 
 def test_corrupt_png(tmp_path, capfd):
