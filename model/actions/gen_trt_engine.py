@@ -45,7 +45,17 @@ def _onnx_file(spec: dict) -> Path:
 
 
 def check(spec: dict) -> None:
-    """TensorRT and a GPU present, the ONNX file found, the profile valid; nothing is written before."""
+    """The ONNX file found, the profile valid, TensorRT and a GPU present; nothing is written before.
+
+    The spec's own problems come first: on a machine without TensorRT a missing or wrong ONNX
+    file is still named (and fixed before the spec moves to the GPU machine).
+    """
+    onnx_file = _onnx_file(spec)
+    check_onnx_signature(onnx_file, "gen_trt_engine.onnx_file")
+    profile_shapes(onnx_input_shape(onnx_file, "gen_trt_engine.onnx_file"), spec["gen_trt_engine"]["tensorrt"])
+    builder_settings(spec["gen_trt_engine"])
+    if engine_path(spec).is_dir():
+        raise SpecError(f"gen_trt_engine.trt_engine: {engine_path(spec)} is a folder; name the engine file")
     require_tensorrt("gen_trt_engine")
     import torch
 
@@ -53,12 +63,6 @@ def check(spec: dict) -> None:
     if gpu >= count:
         raise SpecError(f"gen_trt_engine.gpu_id: GPU {gpu} does not exist; this machine has {count} "
                         f"(use 0..{count - 1})")
-    onnx_file = _onnx_file(spec)
-    check_onnx_signature(onnx_file, "gen_trt_engine.onnx_file")
-    profile_shapes(onnx_input_shape(onnx_file, "gen_trt_engine.onnx_file"), spec["gen_trt_engine"]["tensorrt"])
-    builder_settings(spec["gen_trt_engine"])
-    if engine_path(spec).is_dir():
-        raise SpecError(f"gen_trt_engine.trt_engine: {engine_path(spec)} is a folder; name the engine file")
 
 
 def run(spec: dict, status: StatusLogger) -> dict:

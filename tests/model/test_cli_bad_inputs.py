@@ -433,3 +433,10 @@ def test_a_legacy_pickle_is_one_line_without_torchs_warning(tmp_path, capfd):
         warnings.simplefilter("always")
         _check_bad(tmp_path, capfd, _evaluate(tmp_path, SYNTH, f"evaluate.checkpoint={ckpt}"), str(ckpt))
     assert not [w for w in seen if "pickle protocol" in str(w.message)]
+
+
+def test_gen_trt_engine_names_a_missing_onnx_file_before_asking_for_tensorrt(tmp_path, capfd):
+    """Without TensorRT it said only 'TensorRT is not installed', even for an ONNX path with a typo."""
+    missing = tmp_path / "typo.onnx"
+    argv = ["gen_trt_engine", "-e", str(_spec(tmp_path)), f"gen_trt_engine.onnx_file={missing}"]
+    _check_bad(tmp_path, capfd, argv, str(missing))
