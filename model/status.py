@@ -87,7 +87,13 @@ def replacing_outputs(out_dir: Path, folders: tuple[str, ...]) -> Iterator[None]
     except BaseException:
         _restore(out_dir, backup, folders, quiet=True)
         raise
-    shutil.rmtree(backup, ignore_errors=True)
+    if backup.is_dir():  # renamed first: a backup that cannot be fully removed is never "restored" later
+        discard = out_dir / f"{PREVIOUS_OUTPUTS}.discard{os.getpid()}"
+        try:
+            os.replace(backup, discard)
+        except OSError:
+            discard = backup
+        shutil.rmtree(discard, ignore_errors=True)
 
 
 def _restore(out_dir: Path, backup: Path, folders: tuple[str, ...], quiet: bool = False) -> None:
@@ -112,9 +118,8 @@ def check_output_folders(out_dir: Path, folders: tuple[str, ...]) -> None:
     """SpecError (one line, before anything is written) unless each per-image output folder of
     `out_dir` is absent or a folder this run can empty and refill.
 
-    A file (or a link to one) where a folder goes would stop the run at its first image, after
-    the earlier run's outputs were cleared; a folder whose files cannot be removed would stop it
-    while clearing them.
+    A file (or a link to one) where a folder goes would stop the run at its first image; a folder
+    whose files cannot be removed could not be replaced once the run succeeds.
     """
     for name in folders:
         folder = Path(out_dir) / name
