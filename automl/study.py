@@ -229,30 +229,37 @@ def _make_parent(path: Path) -> None:
 
 
 def check_storage_exists(storage: str, hint: str) -> None:
-    """A storage file (SQLite, journal) must exist and be one (read-only probe); URLs are checked when opened."""
-    text = str(storage)
-    if text.startswith("sqlite:"):  # an SQLite URL names a file too: opening it would create one
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+    """A storage file (SQLite, journal) must exist and be one (read-only probe); URLs are checked when opened.
 
-        try:
-            database = make_url(text).database
-        except ArgumentError:
-            raise SpecError(f"--storage: {_redact(text)} is not a valid SQLite URL (sqlite:///<file>.db)") from None
-        if not database or database == ":memory:" or database.startswith("file:"):
-            raise SpecError(f"--storage: {_redact(text)} names no database file (sqlite:///<file>.db); {hint}")
-        path = Path(database)
-        if not path.is_file():
-            raise SpecError(f"automl: no study storage at {path}; {hint}")
-        probe_sqlite(path, "--storage", allow_empty=False)
+    An `sqlite:///` URL names a file too (opening it would create one), so it is checked as that file.
+    """
+    text = str(storage)
+    if text.startswith("sqlite:"):
+        path, is_sqlite = Path(_sqlite_file(text, hint)), True
+    elif "://" in text:
         return
-    if "://" not in text:
+    else:
         path = Path(text.removeprefix("journal:"))
-        check_storage_path(str(path), "--storage")
-        if not path.is_file():
-            raise SpecError(f"automl: no study storage at {path}; {hint}")
-        if path.suffix == ".db" and not text.startswith("journal:"):
-            probe_sqlite(path, "--storage", allow_empty=False)
+        is_sqlite = path.suffix == ".db" and not text.startswith("journal:")
+    check_storage_path(str(path), "--storage")
+    if not path.is_file():
+        raise SpecError(f"automl: no study storage at {path}; {hint}")
+    if is_sqlite:
+        probe_sqlite(path, "--storage", allow_empty=False)
+
+
+def _sqlite_file(url: str, hint: str) -> str:
+    """The database file an `sqlite:` URL names (SpecError for an invalid or in-memory one)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        database = make_url(url).database
+    except ArgumentError:
+        raise SpecError(f"--storage: {_redact(url)} is not a valid SQLite URL (sqlite:///<file>.db)") from None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise SpecError(f"--storage: {_redact(url)} names no database file (sqlite:///<file>.db); {hint}")
+    return database
 
 
 def open_existing_study(storage: str, study_name: str | None, hint: str) -> optuna.Study:
