@@ -9,9 +9,10 @@ bad path reached the user as a traceback from wherever it was first looked at. T
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["NAME_MAX", "PATH_MAX", "path_problem", "spec_path_problem"]
+__all__ = ["NAME_MAX", "PATH_MAX", "path_problem", "spec_path_problem", "missing_file"]
 
 NAME_MAX = 255  # bytes of one name
 PATH_MAX = 4096  # bytes of a whole path, its terminating NUL included
@@ -28,6 +29,11 @@ def path_problem(value: str) -> str | None:
         if len(part) > NAME_MAX:
             return f"has a name of {len(part)} bytes; names are limited to {NAME_MAX} bytes"
     return None
+
+
+def missing_file(path: str | Path) -> str:
+    """Why `path`, which is not a regular file, cannot be read as one (for an error line)."""
+    return "is a folder, not a file" if Path(path).is_dir() else "file not found"
 
 
 def _path_leaves(schema: dict, node: Any, path: list) -> Iterator[tuple[list, str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model._paths import path_problem
+from model._paths import missing_file, path_problem
 from model.data import io
 from model.data.annotations import read_annotation_lines
 from model.data.augment import AugmentationConfig, StereoArrays
@@ -56,8 +56,7 @@ class AnnotatedStereoDataset(StereoDataset):
                 if problem:
                     raise DataError(f"{where}: {path!r} {problem}")
                 if not Path(path).is_file():
-                    what = "is a folder, not a file" if Path(path).is_dir() else "file not found"
-                    raise DataError(f"{where}: {path}: {what}")
+                    raise DataError(f"{where}: {path}: {missing_file(path)}")
             if split == "train" and len(columns) < 3:
                 raise DataError(f"{where}: training needs a disparity column (got {len(columns)} columns)")
             padded = columns + [None] * (4 - len(columns))

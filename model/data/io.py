@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from model._paths import missing_file
 from model.data.headers import check_encoded
 from model.errors import DataError
 
@@ -40,7 +41,7 @@ _PFM_HEADER = re.compile(rb"\A\s*(PF|Pf)\s+(\d+)\s+(\d+)\s+(\S+)[ \t\r]*\n")
 def _read_bytes(path: str | Path) -> bytes:
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: {'is a folder, not a file' if path.is_dir() else 'file not found'}")
+        raise DataError(f"{path}: {missing_file(path)}")
     try:
         return path.read_bytes()
     except OSError as exc:
