@@ -103,7 +103,8 @@ def build_sampler(settings: dict) -> optuna.samplers.BaseSampler:
         # sequential L-BFGS-B it falls back to is what the measurements above used.
         logging.getLogger("optuna._gp.batched_lbfgsb").setLevel(logging.ERROR)
         explore = int(settings.get("explore_every", DEFAULT_EXPLORE_EVERY))
-        return CurveGPSampler(seed=seed, n_startup_trials=n_startup, explore_every=explore)
+        max_epochs = int(settings.get("max_epochs") or DEFAULT_MAX_EPOCHS)
+        return CurveGPSampler(seed=seed, n_startup_trials=n_startup, explore_every=explore, max_epochs=max_epochs)
     if name == "cmaes":
         # Hyperband shows each bracket its own trials; CMA-ES must not learn from pruned ones.
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
