@@ -32,6 +32,8 @@ def test_defaults_are_a_seeded_curve_gp_with_trend_halving() -> None:
     study = make_study({"seed": 3, "max_epochs": 54})
     assert isinstance(study.sampler, CurveGPSampler)
     assert study.sampler._n_startup_trials == 2 and study.sampler._explore_every == 3
+    assert study.sampler._max_epochs == 54  # the GP is fitted over (configuration, epoch) up to max_epochs
+    assert make_study({}).sampler._max_epochs == 27
     assert isinstance(study.pruner, TrendHalvingPruner)
     assert study.pruner.rungs == [8, 32] and study.pruner.max_resource == 54  # round(0.15 * 54), factor 4
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
