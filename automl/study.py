@@ -10,9 +10,11 @@ of 40-trial random search without pruning; ratio = ours / random, <= 1 wins):
 - Sampler: `CurveGPSampler` (automl/gp_sampler.py), Optuna's GPSampler (a Gaussian process with
   log expected improvement that reads RUNNING trials from the storage, so parallel workers do
   not pick the same point), seeded, 2 random startup trials, for a study with one objective;
-  the GP is fitted on log values of the completed trials and of the pruned ones (at their last
-  reported value), and every third trial after the startup ones is drawn at random. A
-  multi-objective study (`automl.objectives` with two) keeps multivariate TPE with constant liar.
+  the GP is fitted over (configuration, log epoch) on log values of the completed and pruned
+  trials' learning curves (epochs 4, 8, 16, ... and each trial's end) and proposes by log EI at
+  max_epochs, and every third trial after the startup ones is drawn at random. A constrained
+  study (`automl.latency_budget_ms`) fits completed trials and pruned ones at their last value.
+  A multi-objective study (`automl.objectives` with two) keeps multivariate TPE with constant liar.
 - Pruner: `trend_halving` (automl/trend_pruner.py): successive halving, reduction factor 4,
   first rung at 15 % of max_epochs (rungs at 8 and 32 of 52 epochs, 4 and 16 of 27), where a
   trial goes on when it is in the best quarter of the trials at the rung by its value there OR
