@@ -39,7 +39,7 @@ import torch
 from optuna._gp import acqf as acqf_module
 from optuna._gp import gp
 from optuna._gp import search_space as gp_search_space
-from optuna.samplers._gp.sampler import _MAX_QMC_SEED_VALUE, _get_params
+from optuna.samplers._gp.sampler import _MAX_QMC_SEED_VALUE, _get_params, _standardize_values
 from optuna.study import StudyDirection
 from optuna.study._constrained_optimization import _is_constrained_optimization
 from optuna.trial import FrozenTrial, TrialState
@@ -203,7 +203,7 @@ class CurveGPSampler(optuna.samplers.GPSampler):
             y = np.log(y)
         if study.direction == StudyDirection.MINIMIZE:
             y = -y  # Optuna's GP maximizes
-        y = (y - y.mean()) / max(float(y.std()), 1e-10)
+        y = _standardize_values(y[:, np.newaxis])[0][:, 0]
         X, full = np.asarray(rows), np.asarray(full)
         cache = self._curve_gpr
         if cache is not None and len(cache.inverse_squared_lengthscales) != X.shape[1]:
