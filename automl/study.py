@@ -23,8 +23,9 @@ of 40-trial random search without pruning; ratio = ours / random, <= 1 wins):
   by either ranking alone (bench/rung_ranking.py).
 Why, step by step, with every choosing run and fresh check: bench/results/search_quality/README.md.
 Fresh checks of these defaults (the learning-curve GP): seeds 20000..20029: 34/34 tasks, geo-mean
-0.697, worst 0.987 (167152); seeds 21000..21029: 34/34, 0.665, worst 0.981 (167184). The defaults before it (GP fitted on last values): seeds
-10000..10029 32/34, 0.713, worst 1.028; seeds 16000..16039 34/34, 0.718, worst 0.990.
+0.697, worst 0.987 (167152); seeds 21000..21029: 34/34, 0.665, worst 0.981 (167184). The defaults
+before it (GP fitted on last values): seeds 10000..10029 32/34, 0.713, worst 1.028; seeds
+16000..16039 34/34, 0.718, worst 0.990.
 The `curve` pruner (automl/curve_pruner.py, `automl.pruner: curve`) stops a trial only when its
 curve so far cannot reach the best completed trial even with the largest late drop a
 completed trial showed; it keeps slow starters that successive halving cuts, but only while

@@ -84,8 +84,9 @@ def test_status_table_has_a_legend_marks_and_a_filled_note_column(capsys) -> Non
 
 
 def _mo_spec(tmp_path: Path, tiny_spec, **automl) -> Path:
-    """GRU iterations at test time (model.valid_iters) trade accuracy for speed: the network is trained
-    with 8, the optimiser settings are fixed."""
+    """GRU iterations at test time (model.valid_iters) are the searched knob (latency grows with them;
+    whether accuracy does depends on the training, see the xfail below): the network is trained with
+    8, the optimiser settings are fixed."""
     spec = tiny_spec(tmp_path / "runs", train_repeat=3,
                      train={"num_epochs": 6, "seed": 3, "log_every_n_steps": 1,
                             "optim": {"lr": 2e-3, "warmup_steps": 0}},
